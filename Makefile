@@ -1,0 +1,33 @@
+# volcast: everything a person or CI runs goes through these targets.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+# The venv is rebuilt whenever pyproject.toml changes; either `make run` or `make test` may come first.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Main job on the embedded default: local ./lake, offline synthetic data.
+run: $(STAMP)
+	$(BIN)/volcast run
+
+## The whole test suite (what .ci/run calls).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## Benchmarks print JSON figures; see docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) lake out .pytest_cache .ruff_cache .hypothesis catboost_info

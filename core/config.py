@@ -1,0 +1,42 @@
+"""One Settings object, read from VOLCAST_* environment variables (and AWS_ENDPOINT_URL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SourceName = Literal["synthetic", "csv", "yahoo"]
+
+#: The five series volcast ingests, by their canonical names (no vendor prefixes like ^VIX).
+SYMBOLS: tuple[str, ...] = ("SPY", "VIX", "VIX3M", "TLT", "HYG")
+
+
+class Settings(BaseSettings):
+    """Everything that differs between a laptop and AWS is here; code paths are the same."""
+
+    model_config = SettingsConfigDict(env_prefix="VOLCAST_", extra="ignore", frozen=True)
+
+    lake_uri: str = Field("./lake", description="Local folder, file:// URI or s3://bucket/prefix.")
+    aws_endpoint_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("VOLCAST_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+        description="S3-compatible endpoint (a moto server in tests); None means AWS itself.",
+    )
+    source: SourceName = "synthetic"
+    csv_dir: Path | None = None
+    synthetic_seed: int = 7
+    history_start: dt.date = dt.date(2007, 4, 11)
+
+    gate_min_improvement: float = Field(0.025, ge=0.0, lt=1.0)
+    model_version: str | None = Field(None, description="Pin a model version (rollback path).")
+    thread_count: int = Field(2, ge=1)
+    canary_days: int = Field(20, ge=1)
+    canary_max_jump: float = Field(
+        0.5, gt=0.0, description="Max relative change vs previous model."
+    )
+    dynamodb_table: str | None = None
+    fred_api_key: str | None = None
