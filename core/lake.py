@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
+from tqdm import tqdm
 
 from core import contracts
 from core.calendar import DateLike, to_day
@@ -131,7 +132,9 @@ class Lake:
             )
         return self._write_validated(table, day, frame)
 
-    def write_partitions(self, table: str, df: pd.DataFrame) -> WriteReport:
+    def write_partitions(
+        self, table: str, df: pd.DataFrame, progress: bool = False
+    ) -> WriteReport:
         """Validate all rows first, then write one partition per date.
 
         Validating the whole frame before the first write means a bad row anywhere stops the
@@ -139,7 +142,9 @@ class Lake:
         """
         frame = contracts.validate(table, df)
         report = WriteReport(table)
-        for day, rows in frame.groupby("date", sort=True):
+        groups = frame.groupby("date", sort=True)
+        bar = tqdm(groups, total=groups.ngroups, desc=table, unit="day", disable=not progress)
+        for day, rows in bar:
             day = pd.Timestamp(day)
             report.add(self._write_validated(table, day, rows), day)
         if report.days[WriteOutcome.CONFLICT]:
@@ -238,7 +243,7 @@ class Lake:
             try:
                 with self.fs.open_output_stream(tmp) as out:
                     out.write(data)
-                self.fs.move(tmp, path)
+                self._replace(tmp, path)
             except BaseException:
                 if self.fs.get_file_info(tmp).is_file:
                     self.fs.delete_file(tmp)
@@ -249,6 +254,10 @@ class Lake:
             out = self.fs.open_output_stream(path)
             out.write(data)
             out.close()
+
+    def _replace(self, src: str, dest: str) -> None:
+        """Rename into place: atomic on POSIX, so readers see the old file or the new one."""
+        self.fs.move(src, dest)
 
     def _read_bytes_or_none(self, path: str) -> bytes | None:
         try:

@@ -1,3 +1,129 @@
+"""The ``volcast`` command: a thin shell over core.steps (no business logic here).
+
+Summaries go to stdout as JSON, logs and progress bars to stderr, so output can be piped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
-app = typer.Typer()
+from core import steps
+from core.calendar import latest_trading_day
+from core.config import Settings, SourceName
+
+app = typer.Typer(
+    help="volcast: daily SPY 5-day realized-volatility forecasts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+SourceOpt = Annotated[
+    SourceName | None, typer.Option("--source", help="synthetic | csv | yahoo (VOLCAST_SOURCE)")
+]
+CsvDirOpt = Annotated[
+    Path | None, typer.Option("--csv-dir", help="Folder of per-symbol CSVs (VOLCAST_CSV_DIR)")
+]
+DateOpt = Annotated[dt.datetime | None, typer.Option("--date", formats=["%Y-%m-%d"])]
+StartOpt = Annotated[dt.datetime | None, typer.Option("--start", formats=["%Y-%m-%d"])]
+EndOpt = Annotated[dt.datetime | None, typer.Option("--end", formats=["%Y-%m-%d"])]
+
+
+def _context(source: str | None = None, csv_dir: Path | None = None) -> steps.Context:
+    overrides: dict[str, Any] = {}
+    if source is not None:
+        overrides["source"] = source
+    if csv_dir is not None:
+        overrides["csv_dir"] = csv_dir
+    settings = Settings(**overrides)
+    if settings.source == "synthetic":
+        typer.secho("SYNTHETIC DATA: simulated prices, not market data", err=True, fg="yellow")
+    return steps.Context.from_settings(settings)
+
+
+def _range(date: dt.datetime | None, start: dt.datetime | None, end: dt.datetime | None):
+    if date is not None and (start is not None or end is not None):
+        raise typer.BadParameter("use either --date or --start/--end")
+    if date is not None:
+        return date.date(), date.date()
+    last = latest_trading_day().date()
+    return (start.date() if start else last), (end.date() if end else last)
+
+
+def _emit(result: object) -> None:
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def ingest(
+    date: DateOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    source: SourceOpt = None,
+    csv_dir: CsvDirOpt = None,
+) -> None:
+    """Download raw daily bars into raw.market (immutable partitions)."""
+    lo, hi = _range(date, start, end)
+    _emit(steps.ingest(_context(source, csv_dir), lo, hi))
+
+
+@app.command()
+def features(date: DateOpt = None, start: StartOpt = None, end: EndOpt = None) -> None:
+    """Curate stored raw bars, build features and the labels that became known."""
+    lo, hi = _range(date, start, end)
+    ctx = _context()
+    _emit(
+        [
+            steps.curate_market(ctx, lo, hi),
+            steps.features(ctx, lo, hi),
+            steps.labels(ctx, lo, hi),
+        ]
+    )
+
+
+@app.command()
+def backfill(
+    start: StartOpt = None,
+    end: EndOpt = None,
+    source: SourceOpt = None,
+    csv_dir: CsvDirOpt = None,
+) -> None:
+    """Ingest, curate, and build features and labels over a range (default: all history)."""
+    ctx = _context(source, csv_dir)
+    lo = start.date() if start else ctx.settings.history_start
+    hi = end.date() if end else latest_trading_day().date()
+    _emit(steps.backfill(ctx, lo, hi))
+
+
+@app.command()
+def daily(date: DateOpt = None, source: SourceOpt = None, csv_dir: CsvDirOpt = None) -> None:
+    """One evening's run for a trading day (default: the latest closed session)."""
+    day = date.date() if date else latest_trading_day().date()
+    _emit(steps.daily(_context(source, csv_dir), day))
+
+
+def run_cli() -> None:
+    """Entry point that turns known pipeline errors into one clear line and exit code 1."""
+    from core.contracts import ContractError
+    from core.sources import SourceError
+
+    try:
+        app()
+    except (steps.IngestError, ContractError, SourceError, ValueError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise SystemExit(1) from None

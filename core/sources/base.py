@@ -12,7 +12,6 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-import numpy as np
 import pandas as pd
 
 from core.calendar import DateLike, non_trading_days, to_day
@@ -60,7 +59,7 @@ def empty_frame() -> pd.DataFrame:
     """A zero-row raw market frame with the right dtypes (so concat/contracts still work)."""
     return pd.DataFrame(
         {
-            "symbol": pd.Series([], dtype=object),
+            "symbol": pd.Series([], dtype="str"),
             "date": pd.Series([], dtype="datetime64[ns]"),
             **{col: pd.Series([], dtype="float64") for col in (*PRICE_COLUMNS, "volume")},
         }
@@ -98,7 +97,7 @@ def finalize(frame: pd.DataFrame, source: str, start: DateLike, end: DateLike) -
         return empty_frame()
     lo, hi = date_bounds(start, end)
     out = frame.loc[:, list(RAW_COLUMNS)].copy()
-    out["symbol"] = out["symbol"].astype(str).astype(object)
+    out["symbol"] = out["symbol"].astype("str")
     out["date"] = pd.to_datetime(out["date"]).dt.normalize().astype("datetime64[ns]")
     out = out.loc[out["date"].between(lo, hi)]
     out = drop_non_trading_days(out, source)
@@ -143,8 +142,3 @@ def check_known(symbols: Sequence[str], known: Sequence[str], source: str) -> No
             f"{source} source: unknown symbol(s) {unknown}; supported: {sorted(known)}. "
             "Use canonical names (SPY, VIX, VIX3M, TLT, HYG)."
         )
-
-
-def as_float(values: object) -> np.ndarray:
-    """A float64 array (NaN for anything non-numeric)."""
-    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype="float64")

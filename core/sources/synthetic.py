@@ -7,7 +7,7 @@ priced by VIX with a premium. White noise would make every model look the same.
 Model (one trading day per step, from ``ORIGIN`` on the XNYS calendar):
 
 * SPY total log return ``r_t = mu_s + e_t``, ``e_t = sigma_t z_t`` with standardized
-  Student-t(5) ``z_t`` and GJR-GARCH(1,1) variance (the ``gamma`` term is the leverage
+  Student-t(6) ``z_t`` and GJR-GARCH(1,1) variance (the ``gamma`` term is the leverage
   effect: losses raise tomorrow's variance more than gains). A two-state Markov regime
   (calm / stress) scales the GARCH intercept, so stress episodes reach 40-80% vol, and
   gives stress a negative drift (crashes, not just wide days).
@@ -55,15 +55,17 @@ BLOCK = 256
 TRADING_DAYS = 252.0
 
 # GJR-GARCH(1,1) on SPY, daily units.
-ALPHA, GAMMA, BETA = 0.02, 0.15, 0.87
+ALPHA, GAMMA, BETA = 0.005, 0.19, 0.87
 PHI = ALPHA + GAMMA / 2 + BETA  # persistence
-T_DF = 5.0
-CALM_VOL = 0.135  # annualized long-run vol in the calm regime
-STRESS_OMEGA_MULT = 11.0  # stress long-run vol = CALM_VOL * sqrt(11) ~ 45%
+T_DF = 6.0
+CALM_VOL = 0.160  # annualized long-run vol in the calm regime
+STRESS_OMEGA_MULT = 9.0  # stress long-run vol = CALM_VOL * 3 ~ 48%
+MAX_VOL = 0.80  # ceiling on annualized conditional vol (2008 and 2020 peaked near 80-90%)
 P_ENTER_STRESS = 1 / 1000
 P_EXIT_STRESS = 1 / 60
 OMEGA_CALM = CALM_VOL**2 / TRADING_DAYS * (1 - PHI)
 V_CALM = OMEGA_CALM / (1 - PHI)
+V_MAX = MAX_VOL**2 / TRADING_DAYS
 
 # Annualized total-return drifts (log) by regime, and dividend yields.
 SPY_MU = {0: 0.105, 1: -0.30}
@@ -76,8 +78,8 @@ BASE_VOLUME = {"SPY": 8.0e7, "TLT": 1.2e7, "HYG": 1.8e7}
 
 # Implied vol: VIX = 100 * (VRP_MULT * model vol + premium) * noise.
 VRP_MULT = 1.08
-VIX_PREMIUM = 0.028
-VIX3M_PREMIUM = 0.042
+VIX_PREMIUM = 0.012
+VIX3M_PREMIUM = 0.028
 VIX_NOISE_AR, VIX_NOISE_SD = 0.85, 0.035
 
 _N_NORMAL = 10
@@ -124,7 +126,7 @@ def _garch(z: np.ndarray, uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
         regime[i], sig2[i] = state, s2
         e = math.sqrt(s2) * zi
         omega = OMEGA_CALM * (STRESS_OMEGA_MULT if state else 1.0)
-        s2 = omega + (ALPHA + (GAMMA if e < 0 else 0.0)) * e * e + BETA * s2
+        s2 = min(omega + (ALPHA + (GAMMA if e < 0 else 0.0)) * e * e + BETA * s2, V_MAX)
         sig2_next[i] = s2
     return regime, sig2, sig2_next
 
@@ -172,6 +174,11 @@ def _ohlc(
     return opn, high, low
 
 
+def _frame(sym: str, days: pd.DatetimeIndex, *columns: np.ndarray) -> pd.DataFrame:
+    data = dict(zip(RAW_COLUMNS[2:], columns, strict=True))
+    return pd.DataFrame({"symbol": sym, "date": days, **data})
+
+
 def _prev(values: np.ndarray, first: float) -> np.ndarray:
     return np.concatenate([[first], values[:-1]])
 
@@ -180,6 +187,8 @@ def _prev(values: np.ndarray, first: float) -> np.ndarray:
 def _simulate(seed: int, n: int) -> pd.DataFrame:
     """The first ``n`` XNYS days from ORIGIN for all five symbols (wide, cached)."""
     days = trading_days(ORIGIN, ORIGIN + pd.Timedelta(days=int(n * 1.6) + 30))[:n]
+    if len(days) < n:
+        raise ValueError(f"the XNYS calendar has fewer than {n} sessions after {ORIGIN.date()}")
     d = _draws(seed, n)
     nrm, ex = d.normal, d.exp
     regime, sig2, sig2_next = _garch(d.z, d.uniform)
@@ -203,7 +212,7 @@ def _simulate(seed: int, n: int) -> pd.DataFrame:
     out: dict[str, pd.DataFrame] = {}
     anchors = _anchor_ex_counts()
     for k, sym in enumerate(("SPY", "TLT", "HYG")):
-        per_payment = DIV_YIELD[sym] * len(DIV_MONTHS[sym]) ** -1
+        per_payment = DIV_YIELD[sym] / len(DIV_MONTHS[sym])
         is_ex = _ex_dividend_days(days, DIV_MONTHS[sym])
         n_ex = np.cumsum(is_ex)
         price_ret = total_ret[sym] + np.log1p(-per_payment) * is_ex
@@ -220,9 +229,7 @@ def _simulate(seed: int, n: int) -> pd.DataFrame:
         )
         adj = close * (1 - per_payment) ** (anchors[sym] - n_ex)
         volume = np.round(BASE_VOLUME[sym] * vol_ratio**0.7 * np.exp(0.25 * nrm[:, 5 + k]))
-        out[sym] = pd.DataFrame(
-            {"open": opn, "high": high, "low": low, "close": close, "adj_close": adj}
-        ).assign(volume=volume)
+        out[sym] = _frame(sym, days, opn, high, low, close, adj, volume)
 
     # Implied vols: regime-aware 22d view for VIX, calm-reverting 63d view for VIX3M.
     long_run = np.where(stress, V_CALM * STRESS_OMEGA_MULT, V_CALM)
@@ -241,14 +248,9 @@ def _simulate(seed: int, n: int) -> pd.DataFrame:
             exp_lo=ex[:, 7 + 2 * k],
             range_scale=0.8,
         )
-        out[sym] = pd.DataFrame(
-            {"open": opn, "high": high, "low": low, "close": level, "adj_close": level}
-        ).assign(volume=np.nan)
+        out[sym] = _frame(sym, days, opn, high, low, level, level, np.full(n, np.nan))
 
-    frame = pd.concat(out, names=["symbol", "row"]).reset_index(level="row", drop=True)
-    frame = frame.reset_index()
-    frame["date"] = np.tile(days.to_numpy(), len(out))
-    return frame.loc[:, list(RAW_COLUMNS)]
+    return pd.concat(list(out.values()), ignore_index=True)
 
 
 class SyntheticSource:
