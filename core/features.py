@@ -31,7 +31,8 @@ PERCENTILE_WINDOW = 252
 
 #: The number of sessions of curated history, ending at and including t, from which row t
 #: is computed exactly. Equals the longest window (the 252-session VIX percentile); every
-#: other input (returns, within-day ratios, 1-session lags) lies inside it.
+#: other input lies inside it. ``ret`` is read as stored in curated (it already holds
+#: adj_close_{t-1}), so the window needs no extra leading session.
 LOOKBACK_SESSIONS = PERCENTILE_WINDOW
 
 _LN2 = float(np.log(2.0))
@@ -118,7 +119,9 @@ def _lag(x: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([np.full(k, np.nan), x])[: len(x)]
 
 
-def _yang_zhang(overnight: np.ndarray, open_close: np.ndarray, rs: np.ndarray, n: int):
+def _yang_zhang(
+    overnight: np.ndarray, open_close: np.ndarray, rs: np.ndarray, n: int
+) -> np.ndarray:
     """Yang-Zhang (2000) vol over n sessions: sample variances of the window, RS mean."""
     k = 0.34 / (1.34 + (n + 1) / (n - 1))
     var_on = _windows(overnight, n).var(axis=1, ddof=1)

@@ -27,7 +27,9 @@ def sessions(n_days: int, start: str = "2005-01-03") -> pd.DatetimeIndex:
     return days[:n_days]
 
 
-def _ohlc(rng: np.random.Generator, close: np.ndarray, intraday: np.ndarray, spread: np.ndarray):
+def _ohlc(
+    rng: np.random.Generator, close: np.ndarray, intraday: np.ndarray, spread: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Open from the intraday log return ln(C/O); high/low bracket both by a random range."""
     open_ = close * np.exp(-intraday)
     high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, spread)))

@@ -34,6 +34,9 @@ PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close")
 #: Series that are indices (CBOE): no volume, nothing to adjust for dividends.
 INDEX_SYMBOLS: frozenset[str] = frozenset({"VIX", "VIX3M"})
 
+#: Cap on dates listed per log line (a pre-1993 request would otherwise list thousands).
+MAX_LOGGED_DATES = 40
+
 
 class SourceError(RuntimeError):
     """A source cannot deliver: the message names the source, the symbol and what to do."""
@@ -118,18 +121,19 @@ def drop_non_trading_days(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if len(bad) == 0:
         return frame
     mask = frame["date"].isin(bad)
-    per_symbol = (
-        frame.loc[mask]
-        .groupby("symbol", sort=True)["date"]
-        .agg(lambda d: ", ".join(x.strftime("%Y-%m-%d") for x in sorted(d)))
-    )
-    for sym, dates in per_symbol.items():
+    for sym, dates in frame.loc[mask].groupby("symbol", sort=True)["date"]:
+        listed = sorted(dates.dt.strftime("%Y-%m-%d"))
+        shown = ", ".join(listed[:MAX_LOGGED_DATES])
+        more = (
+            f" (+{len(listed) - MAX_LOGGED_DATES} more)" if len(listed) > MAX_LOGGED_DATES else ""
+        )
         log.info(
-            "%s: dropped %d %s row(s) on non-trading days: %s",
+            "%s: dropped %d %s row(s) on non-trading days: %s%s",
             source,
-            dates.count(",") + 1,
+            len(listed),
             sym,
-            dates,
+            shown,
+            more,
         )
     return frame.loc[~mask]
 

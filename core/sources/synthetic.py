@@ -16,6 +16,9 @@ Model (one trading day per step, from ``ORIGIN`` on the XNYS calendar):
   term premium: contango in calm markets, inversion in stress.
 * TLT and HYG returns load on the standardized SPY shock (negative / positive) with vols
   tied to SPY's, and drift up / down in stress.
+* Each ETF's log price is pulled weakly (half-life ~4 years) towards its expected-drift
+  trend, a valuation anchor that keeps 26-year paths at realistic levels (SPY ~100-1000)
+  without touching daily dynamics.
 * OHLC from a gap + intraday range model; adjusted closes from quarterly (SPY) or monthly
   (TLT, HYG) dividends, anchored to 1 at ``ADJ_ANCHOR`` like a vendor snapshot taken then.
 
@@ -30,11 +33,10 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from core.calendar import DateLike, trading_days
 from core.config import SYMBOLS
@@ -63,16 +65,18 @@ STRESS_OMEGA_MULT = 9.0  # stress long-run vol = CALM_VOL * 3 ~ 48%
 MAX_VOL = 0.80  # ceiling on annualized conditional vol (2008 and 2020 peaked near 80-90%)
 P_ENTER_STRESS = 1 / 1000
 P_EXIT_STRESS = 1 / 60
+STRESS_SHARE = P_ENTER_STRESS / (P_ENTER_STRESS + P_EXIT_STRESS)  # long-run time in stress
 OMEGA_CALM = CALM_VOL**2 / TRADING_DAYS * (1 - PHI)
 V_CALM = OMEGA_CALM / (1 - PHI)
 V_MAX = MAX_VOL**2 / TRADING_DAYS
 
 # Annualized total-return drifts (log) by regime, and dividend yields.
 SPY_MU = {0: 0.105, 1: -0.30}
-TLT_MU = {0: 0.035, 1: 0.15}
-HYG_MU = {0: 0.065, 1: -0.20}
+TLT_MU = {0: 0.030, 1: 0.10}
+HYG_MU = {0: 0.060, 1: -0.15}
 DIV_YIELD = {"SPY": 0.018, "TLT": 0.030, "HYG": 0.055}
 DIV_MONTHS = {"SPY": (3, 6, 9, 12), "TLT": tuple(range(1, 13)), "HYG": tuple(range(1, 13))}
+ANCHOR_PULL = 1 / 1500  # daily mean reversion of log price towards its trend
 START_PRICE = {"SPY": 120.0, "TLT": 80.0, "HYG": 95.0}
 BASE_VOLUME = {"SPY": 8.0e7, "TLT": 1.2e7, "HYG": 1.8e7}
 
@@ -82,8 +86,10 @@ VIX_PREMIUM = 0.012
 VIX3M_PREMIUM = 0.028
 VIX_NOISE_AR, VIX_NOISE_SD = 0.85, 0.035
 
-_N_NORMAL = 10
-_N_EXP = 10
+# Columns of the per-day normal draws: idiosyncratic TLT/HYG returns, overnight-gap noise,
+# volume noise, the VIX noise innovation; and of the exponential draws: high/low extensions.
+_N_NORMAL = 11  # 0 TLT, 1 HYG | 2-4 gaps SPY/TLT/HYG | 5-7 volumes | 8 VIX noise | 9-10 VIX gaps
+_N_EXP = 10  # (high, low) for SPY 0-1, TLT 2-3, HYG 4-5, VIX 6-7, VIX3M 8-9
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,7 @@ def _ex_dividend_days(days: pd.DatetimeIndex, months: Sequence[int]) -> np.ndarr
     return frame["day"].isin(first).to_numpy()
 
 
-@lru_cache(maxsize=4)
+@cache
 def _anchor_ex_counts() -> dict[str, int]:
     """Number of ex-dividend days from ORIGIN to ADJ_ANCHOR, per symbol (fixed)."""
     days = trading_days(ORIGIN, ADJ_ANCHOR)
@@ -174,6 +180,29 @@ def _ohlc(
     return opn, high, low
 
 
+def _ar1(shocks: np.ndarray, coef: float) -> np.ndarray:
+    """``y_t = coef * y_{t-1} + shocks_t`` from ``y_{-1} = 0``.
+
+    A scalar loop rather than ``scipy.signal.lfilter``: importing scipy.signal costs ~2 s,
+    the loop ~2 ms.
+    """
+    out = np.empty(len(shocks))
+    y = 0.0
+    for i, x in enumerate(shocks.tolist()):
+        y = coef * y + x
+        out[i] = y
+    return out
+
+
+def _anchored(price_ret: np.ndarray, trend: float) -> np.ndarray:
+    """Cumulative log price: ``trend * t`` plus an AR(1) deviation fed by ``price_ret - trend``.
+
+    Equivalent to adding ``-ANCHOR_PULL * deviation_{t-1}`` to each day's return.
+    """
+    deviation = _ar1(price_ret - trend, 1.0 - ANCHOR_PULL)
+    return trend * np.arange(1, len(price_ret) + 1) + deviation
+
+
 def _frame(sym: str, days: pd.DatetimeIndex, *columns: np.ndarray) -> pd.DataFrame:
     data = dict(zip(RAW_COLUMNS[2:], columns, strict=True))
     return pd.DataFrame({"symbol": sym, "date": days, **data})
@@ -185,7 +214,7 @@ def _prev(values: np.ndarray, first: float) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _simulate(seed: int, n: int) -> pd.DataFrame:
-    """The first ``n`` XNYS days from ORIGIN for all five symbols (wide, cached)."""
+    """The first ``n`` XNYS days from ORIGIN for all five symbols (long frame, cached)."""
     days = trading_days(ORIGIN, ORIGIN + pd.Timedelta(days=int(n * 1.6) + 30))[:n]
     if len(days) < n:
         raise ValueError(f"the XNYS calendar has fewer than {n} sessions after {ORIGIN.date()}")
@@ -209,6 +238,10 @@ def _simulate(seed: int, n: int) -> pd.DataFrame:
     }
     sigmas = {"SPY": sigma, "TLT": tlt_sigma, "HYG": hyg_sigma}
 
+    trend = {
+        sym: ((1 - STRESS_SHARE) * mu[0] + STRESS_SHARE * mu[1] - DIV_YIELD[sym]) / TRADING_DAYS
+        for sym, mu in (("SPY", SPY_MU), ("TLT", TLT_MU), ("HYG", HYG_MU))
+    }
     out: dict[str, pd.DataFrame] = {}
     anchors = _anchor_ex_counts()
     for k, sym in enumerate(("SPY", "TLT", "HYG")):
@@ -216,7 +249,7 @@ def _simulate(seed: int, n: int) -> pd.DataFrame:
         is_ex = _ex_dividend_days(days, DIV_MONTHS[sym])
         n_ex = np.cumsum(is_ex)
         price_ret = total_ret[sym] + np.log1p(-per_payment) * is_ex
-        close = START_PRICE[sym] * np.exp(np.cumsum(price_ret))
+        close = START_PRICE[sym] * np.exp(_anchored(price_ret, trend[sym]))
         opn, high, low = _ohlc(
             close,
             _prev(close, START_PRICE[sym]),
@@ -233,7 +266,7 @@ def _simulate(seed: int, n: int) -> pd.DataFrame:
 
     # Implied vols: regime-aware 22d view for VIX, calm-reverting 63d view for VIX3M.
     long_run = np.where(stress, V_CALM * STRESS_OMEGA_MULT, V_CALM)
-    noise = lfilter([VIX_NOISE_SD], [1.0, -VIX_NOISE_AR], nrm[:, 8])
+    noise = _ar1(VIX_NOISE_SD * nrm[:, 8], VIX_NOISE_AR)
     vix = 100 * (VRP_MULT * _term_vol(sig2_next, long_run, 22) + VIX_PREMIUM) * np.exp(noise)
     vix3m_vol = _term_vol(sig2_next, np.full(n, V_CALM), 63)
     vix3m = 100 * (VRP_MULT * vix3m_vol + VIX3M_PREMIUM) * np.exp(0.7 * noise)
@@ -243,7 +276,7 @@ def _simulate(seed: int, n: int) -> pd.DataFrame:
             _prev(level, level[0]),
             np.full(n, 0.04),
             gap_share=0.5,
-            gap_noise=nrm[:, 9 - k],
+            gap_noise=nrm[:, 9 + k],
             exp_hi=ex[:, 6 + 2 * k],
             exp_lo=ex[:, 7 + 2 * k],
             range_scale=0.8,
