@@ -27,7 +27,7 @@ import pandas as pd
 from catboost import CatBoostRegressor, Pool
 from numpy.typing import NDArray
 
-from core.models.baselines import VAR_FLOOR, LinearVarianceModel, harx_vix
+from core.models.baselines import HAR_COLUMNS, VAR_FLOOR, LinearVarianceModel
 
 MODEL_FILE = "model.cbm"
 META_FILE = "candidate.json"
@@ -41,6 +41,8 @@ class CandidateParams:
 
     objective: Objective = "qlike"
     boost_from_harx: bool = True
+    # Regressors (vol columns, used squared, in logs) of the linear offset the trees correct.
+    offset_columns: tuple[str, ...] = (*HAR_COLUMNS, "vix")
     iterations: int = 300
     depth: int = 4
     learning_rate: float = 0.03
@@ -115,7 +117,7 @@ class CandidateModel:
         M = self._matrix(X)
         p = self.params
         if p.boost_from_harx:
-            self.harx_ = harx_vix()
+            self.harx_ = LinearVarianceModel("offset", tuple(p.offset_columns), "log")
             missing = [c for c in self.harx_.columns if c not in self.feature_names]
             if missing:
                 raise KeyError(f"boost_from_harx needs features {missing}")
@@ -198,7 +200,9 @@ class CandidateModel:
                 "smearing": self.harx_.smearing_,
                 "var_min": self.harx_.var_min_,
                 "var_max": self.harx_.var_max_,
-                "means": [float(m) for m in (self.harx_means_ if self.harx_means_ is not None else [])],
+                "means": [
+                    float(m) for m in (self.harx_means_ if self.harx_means_ is not None else [])
+                ],
             }
         meta = {
             "name": self.name,
@@ -217,7 +221,9 @@ class CandidateModel:
         meta = json.loads((src / META_FILE).read_text())
         model = cls(
             feature_names=tuple(meta["feature_names"]),
-            params=CandidateParams(**meta["params"]),
+            params=CandidateParams(
+                **{**meta["params"], "offset_columns": tuple(meta["params"]["offset_columns"])}
+            ),
             thread_count=thread_count,
             name=meta["name"],
         )
@@ -227,7 +233,7 @@ class CandidateModel:
         model.log_bias_ = float(meta["log_bias"])
         h = meta["harx_offset"]
         if h is not None:
-            harx = LinearVarianceModel("harx_vix", tuple(h["columns"]), h["space"])
+            harx = LinearVarianceModel("offset", tuple(h["columns"]), h["space"])
             harx.intercept_ = float(h["intercept"])
             harx.coef_ = np.asarray(h["coef"], dtype=np.float64)
             harx.smearing_ = float(h["smearing"])

@@ -72,7 +72,7 @@ def default_dm_lags(n: int) -> int:
     The overlap of 5-day labels alone needs 4 lags; volatility clustering makes loss
     differentials persistent beyond that, so the data-dependent rule is used when larger.
     """
-    return max(MIN_DM_LAGS, int(math.floor(4.0 * (max(n, 1) / 100.0) ** (2.0 / 9.0))))
+    return max(MIN_DM_LAGS, math.floor(4.0 * (max(n, 1) / 100.0) ** (2.0 / 9.0)))
 
 
 def newey_west_variance(x: ArrayLike, lags: int) -> float:
