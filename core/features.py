@@ -59,7 +59,7 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "rv_yz_5d": "SPY Yang-Zhang vol, 5 sessions: var(overnight) + k var(open-close) + (1-k) RS",
     "rv_yz_22d": "SPY Yang-Zhang vol, 22 sessions",
     "rv_on_22d": "SPY overnight (close-to-open, dividend-corrected) vol, 22 sessions",
-    "rv_ewma_126d": "SPY EWMA vol, lambda 0.94, weights truncated at 126 sessions, renormalized",
+    "rv_ewma_094": "SPY EWMA vol, lambda 0.94, weights truncated at 126 sessions, renormalized",
     "semivol_down_5d": "SPY downside semivol, 5 sessions: sqrt(252/5 sum ret^2 [ret<0])",
     "semivol_down_22d": "SPY downside semivol, 22 sessions",
     "semivol_up_5d": "SPY upside semivol, 5 sessions: sqrt(252/5 sum ret^2 [ret>0])",
@@ -200,7 +200,7 @@ def compute_features(curated: pd.DataFrame) -> pd.DataFrame:
         for n in (5, 22):
             f[f"rv_yz_{n}d"] = _yang_zhang(overnight, co, rs, n)
         f["rv_on_22d"] = _vol(overnight**2, 22)
-        f["rv_ewma_126d"] = _ewma_vol(ret)
+        f["rv_ewma_094"] = _ewma_vol(ret)
         for n in (5, 22):
             f[f"semivol_down_{n}d"] = _vol(down, n)
             f[f"semivol_up_{n}d"] = _vol(up, n)
