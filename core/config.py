@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     history_start: dt.date = dt.date(2007, 4, 11)
 
     gate_min_improvement: float = Field(0.025, ge=0.0, lt=1.0)
+    gate_window_sessions: int = Field(252, ge=20, description="Out-of-sample days the gate judges.")
+    gate_refit_every: int = Field(21, ge=1, description="Refit cadence inside the gate window.")
     model_version: str | None = Field(None, description="Pin a model version (rollback path).")
     thread_count: int = Field(2, ge=1)
     canary_days: int = Field(20, ge=1)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -20,6 +22,12 @@ from core.features import LOOKBACK_SESSIONS, build_features
 from core.labels import HORIZON_SESSIONS, build_labels
 from core.lake import Lake, WriteReport
 from core.market import curate
+from core.mirror import mirror_from_settings
+from core.models.candidate import CandidateModel
+from core.models.inference import canary as run_canary
+from core.models.inference import predictions_frame
+from core.models.registry import ModelRegistry
+from core.models.training import GateWindow, production_recipe, train_candidate
 from core.sources import MarketSource, get_source
 
 log = logging.getLogger(__name__)
@@ -46,7 +54,9 @@ class Context:
 def _days(start: DateLike, end: DateLike) -> pd.DatetimeIndex:
     days = trading_days(start, end)
     if days.empty:
-        raise ValueError(f"no XNYS trading day between {to_day(start).date()} and {to_day(end).date()}")
+        raise ValueError(
+            f"no XNYS trading day between {to_day(start).date()} and {to_day(end).date()}"
+        )
     return days
 
 
@@ -105,7 +115,9 @@ def check_complete(raw: pd.DataFrame, days: pd.DatetimeIndex, symbols: Sequence[
         if have.min() > days[0]:
             inception[symbol] = have.min().date().isoformat()
     if problems:
-        raise IngestError("incomplete or stale market data, nothing written:\n  " + "\n  ".join(problems))
+        raise IngestError(
+            "incomplete or stale market data, nothing written:\n  " + "\n  ".join(problems)
+        )
     return inception
 
 
@@ -202,3 +214,162 @@ def daily(ctx: Context, day: DateLike, source: MarketSource | None = None) -> li
     """One evening: the day's ingest -> curated -> features -> labels that became known."""
     day = to_day(day)
     return backfill(ctx, day, day, source=source, progress=False)
+
+
+# -- model steps --------------------------------------------------------------------------------
+
+
+class NoModelError(RuntimeError):
+    """No model is promoted (or pinned) yet: nothing can be scored."""
+
+
+def training_table(ctx: Context, asof: DateLike) -> pd.DataFrame:
+    """Features joined with the labels that were already known at the close of ``asof``.
+
+    rv_5d at t is known at t+5, so only label dates <= asof - 5 sessions may train a model
+    used at ``asof``: later labels would be the future leaking into the past.
+    """
+    last_label = shift_trading_days(asof, -HORIZON_SESSIONS)
+    feats = ctx.lake.read(contracts.FEATURES, end=last_label)
+    labs = ctx.lake.read(contracts.LABELS, end=last_label)
+    return feats.merge(labs, on="date", how="inner", validate="one_to_one")
+
+
+def _registry(ctx: Context) -> ModelRegistry:
+    return ModelRegistry(ctx.lake)
+
+
+def _load(ctx: Context, version: str) -> CandidateModel:
+    with tempfile.TemporaryDirectory() as folder:
+        _registry(ctx).materialize(version, folder)
+        return CandidateModel.load(folder, thread_count=ctx.settings.thread_count)
+
+
+def serving_version(ctx: Context) -> str | None:
+    """The version to score with: VOLCAST_MODEL_VERSION if pinned, else PRODUCTION."""
+    return _registry(ctx).resolve(ctx.settings.model_version)
+
+
+def train(ctx: Context, asof: DateLike | None = None) -> dict:
+    """Fit a candidate, gate it against HAR-X(VIX) and production, register, maybe promote.
+
+    Always registers the candidate (refused ones too: their figures are the audit trail);
+    promotes only when the gate passes, then runs the canary, which rolls back on failure.
+    """
+    registry = _registry(ctx)
+    asof = to_day(asof) if asof is not None else ctx.lake.partitions(contracts.FEATURES)[-1]
+    data = training_table(ctx, asof)
+    previous = registry.production()
+    production = production_recipe(registry.show(previous)) if previous else None
+    outcome = train_candidate(
+        data,
+        asof=asof,
+        min_improvement=ctx.settings.gate_min_improvement,
+        thread_count=ctx.settings.thread_count,
+        window=GateWindow(
+            ctx.settings.gate_window_sessions, ctx.settings.gate_refit_every, GateWindow.min_train
+        ),
+        production=production,
+        source=lake_source(ctx),
+    )
+    version = registry.register(outcome.files, outcome.metadata)
+    summary: dict[str, Any] = {
+        "step": "train",
+        "asof": asof.date().isoformat(),
+        "version": version,
+        "training_rows": len(data),
+        "gate_window": outcome.evaluation["start"] + ".." + outcome.evaluation["end"],
+        "models": outcome.evaluation["models"],
+        "improvement_vs_harx_pct": outcome.evaluation["improvement_pct"],
+        "gate": outcome.decision.to_dict(),
+        "production_before": previous,
+        "synthetic_data": bool(lake_source(ctx).get("synthetic")),
+    }
+    if not outcome.decision.passed:
+        summary["decision"] = "refused"
+        summary["production_after"] = previous
+        if previous is None:
+            summary["hint"] = (
+                "nothing is in production; to serve this model anyway: "
+                f'volcast models promote {version} --override "<reason>"'
+            )
+        return summary
+    summary["canary"] = canary_check(ctx, version, previous)
+    if not summary["canary"]["passed"]:
+        summary["decision"] = "refused"
+        summary["gate"]["reason"] += f"; canary failed: {summary['canary']['reason']}"
+    else:
+        registry.promote(version)
+        summary["decision"] = "promoted"
+    summary["production_after"] = registry.production()
+    return summary
+
+
+def canary_check(ctx: Context, version: str, previous: str | None) -> dict:
+    """Re-score the last N feature days with ``version`` as it will be served.
+
+    It runs on the registered artifact (loaded back from the lake, the serving path) before
+    the PRODUCTION pointer moves, so a model that fails it never serves a request.
+    """
+    days = ctx.lake.partitions(contracts.FEATURES)[-ctx.settings.canary_days :]
+    feats = ctx.lake.read(contracts.FEATURES, days[0], days[-1])
+    try:
+        new = _load(ctx, version).predict_vol(feats)
+        old = _load(ctx, previous).predict_vol(feats) if previous else None
+        return run_canary(new, old, ctx.settings.canary_max_jump).to_dict()
+    except Exception as exc:  # an error while scoring is a failed canary, not a crashed job
+        return {"passed": False, "days": len(days), "reason": f"error while scoring: {exc}"}
+
+
+def promote(ctx: Context, version: str, override: str | None = None) -> dict:
+    """Manual promotion: the canary still runs; a gate-failed version needs ``override``."""
+    registry = _registry(ctx)
+    previous = registry.production()
+    result = canary_check(ctx, version, previous)
+    if not result["passed"]:
+        return {"step": "promote", "version": version, "promoted": False, "canary": result}
+    registry.promote(version, override=override)
+    return {
+        "step": "promote",
+        "version": version,
+        "promoted": True,
+        "canary": result,
+        "production_before": previous,
+        "override": override,
+    }
+
+
+def infer(ctx: Context, start: DateLike, end: DateLike) -> dict:
+    """predictions_daily for the feature days in [start, end] with the serving model."""
+    version = serving_version(ctx)
+    if version is None:
+        raise NoModelError(
+            "no model is promoted yet: run `volcast train` (or promote a version with "
+            "`volcast models promote V --override REASON`)"
+        )
+    days = _days(start, end)
+    feats = ctx.lake.read(contracts.FEATURES, days[0], days[-1])
+    if feats.empty:
+        raise IngestError(f"no features between {days[0].date()} and {days[-1].date()}")
+    table = predictions_frame(_load(ctx, version), feats, version)
+    report = ctx.lake.write_partitions(contracts.PREDICTIONS, table)
+    summary = _summary("infer", days, report, model_version=version)
+    mirror = mirror_from_settings(ctx.settings)
+    if mirror is not None:
+        summary["dynamodb_items_written"] = mirror.upsert(table)
+    return summary
+
+
+def latest_forecast(ctx: Context) -> dict:
+    """The newest stored prediction, for people: value, drivers, model, data source."""
+    days = ctx.lake.partitions(contracts.PREDICTIONS)
+    if not days:
+        return {}
+    row = ctx.lake.read(contracts.PREDICTIONS, days[-1], days[-1]).iloc[0]
+    return {
+        "as_of": days[-1].date().isoformat(),
+        "rv_5d_hat": float(row["rv_5d_hat"]),
+        "top_drivers": row["top_drivers"][:5],
+        "model_version": row["model_version"],
+        "data_source": lake_source(ctx),
+    }

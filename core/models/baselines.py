@@ -78,7 +78,11 @@ class LinearVarianceModel:
         missing = [c for c in self.columns if c not in X.columns]
         if missing:
             raise KeyError(f"{self.name}: missing feature columns {missing}")
-        var = X.loc[:, list(self.columns)].to_numpy(dtype=np.float64) ** 2
+        return self.design_matrix(X.loc[:, list(self.columns)].to_numpy(dtype=np.float64))
+
+    def design_matrix(self, vols: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Regressors from a (n, len(columns)) array of vols: squared, logged in log space."""
+        var = np.asarray(vols, dtype=np.float64) ** 2
         if self.space == "log":
             return np.log(np.maximum(var, LOG_REGRESSOR_FLOOR))
         return var
@@ -99,9 +103,13 @@ class LinearVarianceModel:
         return self
 
     def predict_variance(self, X: pd.DataFrame) -> NDArray[np.float64]:
+        return self.variance_from_design(self._design(X))
+
+    def variance_from_design(self, design: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Forecast variance from ``design_matrix`` output (the numpy hot path)."""
         if np.isnan(self.intercept_):
             raise RuntimeError(f"{self.name} is not fitted")
-        fitted = self.intercept_ + self._design(X) @ self.coef_
+        fitted = self.intercept_ + design @ self.coef_
         if self.space == "log":
             fitted = np.exp(fitted) * self.smearing_
         return np.clip(fitted, self.var_min_, self.var_max_)

@@ -43,6 +43,9 @@ class CandidateParams:
     boost_from_harx: bool = True
     # Regressors (vol columns, used squared, in logs) of the linear offset the trees correct.
     offset_columns: tuple[str, ...] = (*HAR_COLUMNS, "vix")
+    # Row weights (h_offset / mean h_offset) ** weight_power: > 0 leans on high-vol regimes,
+    # where RMSE on variance is decided. 0 = unweighted.
+    weight_power: float = 0.0
     iterations: int = 300
     depth: int = 4
     learning_rate: float = 0.03
@@ -98,15 +101,16 @@ class CandidateModel:
             raise ValueError("numpy input must have one column per feature_names entry")
         return arr
 
-    def _harx_inputs(self, M: NDArray[np.float64]) -> pd.DataFrame:
+    def _offset_design(self, M: NDArray[np.float64]) -> NDArray[np.float64]:
         assert self.harx_ is not None and self.feature_names is not None
         idx = [self.feature_names.index(c) for c in self.harx_.columns]
-        return pd.DataFrame(M[:, idx], columns=list(self.harx_.columns))
+        return self.harx_.design_matrix(M[:, idx])
 
     def _offset(self, M: NDArray[np.float64]) -> NDArray[np.float64]:
+        """log forecast variance of the linear offset (zeros without one): numpy only."""
         if self.harx_ is None:
             return np.zeros(len(M))
-        return np.log(self.harx_.predict_variance(self._harx_inputs(M)))
+        return np.log(self.harx_.variance_from_design(self._offset_design(M)))
 
     def fit(self, X: pd.DataFrame, y_vol: NDArray[np.float64]) -> Self:
         if self.feature_names is None:
@@ -121,12 +125,19 @@ class CandidateModel:
             missing = [c for c in self.harx_.columns if c not in self.feature_names]
             if missing:
                 raise KeyError(f"boost_from_harx needs features {missing}")
-            self.harx_.fit(self._harx_inputs(M), y)
-            self.harx_means_ = self.harx_._design(self._harx_inputs(M)).mean(axis=0)
+            idx = [self.feature_names.index(c) for c in self.harx_.columns]
+            self.harx_.fit(pd.DataFrame(M[:, idx], columns=list(self.harx_.columns)), y)
+            self.harx_means_ = self._offset_design(M).mean(axis=0)
         offset = self._offset(M)
         s2 = y**2
         target = s2 if p.objective == "qlike" else np.log(s2)
-        pool = Pool(M, target, feature_names=list(self.feature_names), baseline=offset)
+        weight = None
+        if p.weight_power != 0.0:
+            h = np.exp(offset)
+            weight = (h / h.mean()) ** p.weight_power
+        pool = Pool(
+            M, target, feature_names=list(self.feature_names), baseline=offset, weight=weight
+        )
         booster = CatBoostRegressor(**p.catboost_kwargs(self.thread_count))
         booster.fit(pool)
         self.booster_ = booster
@@ -169,7 +180,7 @@ class CandidateModel:
         contrib = np.asarray(tree_shap[:, :-1], dtype=np.float64)
         expected = float(tree_shap[0, -1])
         if self.harx_ is not None and self.harx_means_ is not None:
-            design = self.harx_._design(self._harx_inputs(M))
+            design = self._offset_design(M)
             coef = self.harx_.coef_
             linear = (design - self.harx_means_) * coef
             base = self.harx_.intercept_ + float(self.harx_means_ @ coef)
