@@ -11,12 +11,19 @@ import logging
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from core import contracts
-from core.calendar import DateLike, shift_trading_days, to_day, trading_days
+from core.calendar import (
+    DateLike,
+    latest_trading_day,
+    shift_trading_days,
+    to_day,
+    trading_days,
+)
 from core.config import SYMBOLS, Settings
 from core.features import LOOKBACK_SESSIONS, build_features
 from core.labels import HORIZON_SESSIONS, build_labels
@@ -24,10 +31,16 @@ from core.lake import Lake, WriteReport
 from core.market import curate
 from core.mirror import mirror_from_settings
 from core.models.candidate import CandidateModel
+from core.models.charts import plot_forecasts, plot_importance
 from core.models.inference import canary as run_canary
 from core.models.inference import predictions_frame
 from core.models.registry import ModelRegistry
-from core.models.training import GateWindow, production_recipe, train_candidate
+from core.models.training import (
+    GateWindow,
+    production_recipe,
+    run_evaluation,
+    train_candidate,
+)
 from core.sources import MarketSource, get_source
 
 log = logging.getLogger(__name__)
@@ -211,9 +224,15 @@ def backfill(
 
 
 def daily(ctx: Context, day: DateLike, source: MarketSource | None = None) -> list[dict]:
-    """One evening: the day's ingest -> curated -> features -> labels that became known."""
+    """One evening: the day's ingest -> curated -> features -> labels that became known ->
+    predictions, when a model is promoted."""
     day = to_day(day)
-    return backfill(ctx, day, day, source=source, progress=False)
+    summaries = backfill(ctx, day, day, source=source, progress=False)
+    if serving_version(ctx) is not None:
+        summaries.append(infer(ctx, day, day))
+    else:
+        summaries.append({"step": "infer", "skipped": "no model promoted yet"})
+    return summaries
 
 
 # -- model steps --------------------------------------------------------------------------------
@@ -235,19 +254,19 @@ def training_table(ctx: Context, asof: DateLike) -> pd.DataFrame:
     return feats.merge(labs, on="date", how="inner", validate="one_to_one")
 
 
-def _registry(ctx: Context) -> ModelRegistry:
+def model_registry(ctx: Context) -> ModelRegistry:
     return ModelRegistry(ctx.lake)
 
 
 def _load(ctx: Context, version: str) -> CandidateModel:
     with tempfile.TemporaryDirectory() as folder:
-        _registry(ctx).materialize(version, folder)
+        model_registry(ctx).materialize(version, folder)
         return CandidateModel.load(folder, thread_count=ctx.settings.thread_count)
 
 
 def serving_version(ctx: Context) -> str | None:
     """The version to score with: VOLCAST_MODEL_VERSION if pinned, else PRODUCTION."""
-    return _registry(ctx).resolve(ctx.settings.model_version)
+    return model_registry(ctx).resolve(ctx.settings.model_version)
 
 
 def train(ctx: Context, asof: DateLike | None = None) -> dict:
@@ -256,7 +275,7 @@ def train(ctx: Context, asof: DateLike | None = None) -> dict:
     Always registers the candidate (refused ones too: their figures are the audit trail);
     promotes only when the gate passes, then runs the canary, which rolls back on failure.
     """
-    registry = _registry(ctx)
+    registry = model_registry(ctx)
     asof = to_day(asof) if asof is not None else ctx.lake.partitions(contracts.FEATURES)[-1]
     data = training_table(ctx, asof)
     previous = registry.production()
@@ -323,7 +342,9 @@ def canary_check(ctx: Context, version: str, previous: str | None) -> dict:
 
 def promote(ctx: Context, version: str, override: str | None = None) -> dict:
     """Manual promotion: the canary still runs; a gate-failed version needs ``override``."""
-    registry = _registry(ctx)
+    registry = model_registry(ctx)
+    if not registry.show(version)["gate"]["passed"] and not (override or "").strip():
+        registry.promote(version)  # raises GateRefused with the gate's reason
     previous = registry.production()
     result = canary_check(ctx, version, previous)
     if not result["passed"]:
@@ -373,3 +394,87 @@ def latest_forecast(ctx: Context) -> dict:
         "model_version": row["model_version"],
         "data_source": lake_source(ctx),
     }
+
+
+def evaluate(
+    settings: Settings,
+    out_dir: Path,
+    start: DateLike = "2012-01-03",
+    refit_every: int = 21,
+    source: MarketSource | None = None,
+) -> dict:
+    """Walk-forward backtest of the candidate against every baseline, straight from a source.
+
+    Research, not production: it reads the source into memory (through the same contracts,
+    curation, features and labels as the pipeline) and writes nothing to the lake, so a real
+    data evaluation never mixes into a synthetic lake or vice versa. Writes evaluation.json,
+    forecasts.png and shap_importance.png into ``out_dir``.
+    """
+    source = source or get_source(settings)
+    raw = source.fetch(SYMBOLS, settings.history_start, latest_trading_day())
+    if raw.empty:
+        raise IngestError(f"source {source.name} returned no data")
+    common_end = raw.groupby("symbol")["date"].max().min()  # last day every series has
+    raw = raw.loc[raw["date"] <= common_end]
+    check_complete(raw, trading_days(raw["date"].min(), common_end), SYMBOLS)
+    curated = curate(contracts.validate(contracts.RAW_MARKET, raw), raw["date"].min())
+    curated = contracts.validate(contracts.CURATED_MARKET, curated)
+    data = build_features(curated).merge(build_labels(curated), on="date", validate="one_to_one")
+    report = run_evaluation(
+        data, start=start, refit_every=refit_every, thread_count=settings.thread_count
+    )
+    report["data"] = {
+        "source": source.name,
+        "synthetic": source.is_synthetic,
+        "features_from": data["date"].min().date().isoformat(),
+        "labels_to": data["date"].max().date().isoformat(),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_forecasts(report.pop("forecasts"), out_dir / "forecasts.png")
+    importance = report.pop("importance")
+    plot_importance(list(importance.index), importance.to_numpy(), out_dir / "shap_importance.png")
+    report["shap_importance_top10"] = importance.head(10).round(6).to_dict()
+    (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
+def _compact(summary: dict) -> dict:
+    """A step summary without per-day lists: what a person reads after the main job."""
+    return {k: v for k, v in summary.items() if k not in ("conflict_days", "series_start")}
+
+
+def run_main_job(ctx: Context, today: DateLike | None = None) -> dict:
+    """What `make run` does: catch the lake up to the latest session, train with the gate
+    (once per feature day), score the latest day, and report forecast, drivers and gate.
+    """
+    last = to_day(today) if today is not None else latest_trading_day()
+    stored = ctx.lake.partitions(contracts.RAW_MARKET)
+    first = shift_trading_days(stored[-1], 1) if stored else to_day(ctx.settings.history_start)
+    data = [_compact(s) for s in backfill(ctx, first, last)] if first <= last else []
+    asof = ctx.lake.partitions(contracts.FEATURES)[-1]
+    registry = model_registry(ctx)
+    trained = [
+        v
+        for v in registry.list()
+        if registry.show(v.version)["training_data"]["asof"] == asof.date().isoformat()
+    ]
+    if trained:
+        training = {
+            "step": "train",
+            "skipped": f"already trained for {asof.date()}",
+            "version": trained[-1].version,
+            "gate": registry.show(trained[-1].version)["gate"],
+        }
+    else:
+        training = train(ctx, asof)
+    result: dict[str, Any] = {"data_steps": data, "train": training}
+    if serving_version(ctx) is None:
+        result["forecast"] = None
+        result["message"] = (
+            "no model in production: the candidate did not pass the gate (see train.gate). "
+            + training.get("hint", "")
+        )
+        return result
+    result["infer"] = infer(ctx, asof, asof)
+    result["forecast"] = latest_forecast(ctx)
+    return result

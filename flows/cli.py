@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -117,13 +118,107 @@ def daily(date: DateOpt = None, source: SourceOpt = None, csv_dir: CsvDirOpt = N
     _emit(steps.daily(_context(source, csv_dir), day))
 
 
+@app.command()
+def train(
+    asof: Annotated[dt.datetime | None, typer.Option("--asof", formats=["%Y-%m-%d"])] = None,
+) -> None:
+    """Fit a candidate, gate it against HAR-X(VIX) and production; promote only if it passes.
+
+    Exits 0 whether or not it promoted; the JSON says which and why.
+    """
+    _emit(steps.train(_context(), asof.date() if asof else None))
+
+
+@app.command()
+def infer(date: DateOpt = None, start: StartOpt = None, end: EndOpt = None) -> None:
+    """Write predictions_daily (rv_5d_hat + SHAP drivers) with the serving model."""
+    lo, hi = _range(date, start, end)
+    _emit(steps.infer(_context(), lo, hi))
+
+
+@app.command()
+def evaluate(
+    out: Annotated[Path, typer.Option("--out", help="Folder for evaluation.json and charts")],
+    start: Annotated[dt.datetime, typer.Option("--start", formats=["%Y-%m-%d"])] = dt.datetime(
+        2012, 1, 3
+    ),
+    refit_every: Annotated[int, typer.Option("--refit-every", min=1)] = 21,
+    source: SourceOpt = None,
+    csv_dir: CsvDirOpt = None,
+) -> None:
+    """Walk-forward backtest of the candidate and every baseline, straight from a source."""
+    ctx = _context(source, csv_dir)
+    report = steps.evaluate(ctx.settings, out, start.date(), refit_every)
+    _emit({k: report[k] for k in ("n", "start", "end", "refit_every", "models", "improvement_pct")})
+
+
+models_app = typer.Typer(help="The model registry: list, show, promote, rollback.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Registered versions, oldest first; * marks production."""
+    infos = steps.model_registry(_context()).list()
+    if as_json:
+        _emit([asdict(i) for i in infos])
+        return
+    for i in infos:
+        mark = "*" if i.promoted else " "
+        gate = "gate passed " if i.gate_passed else "gate refused"
+        qlike = i.metrics.get("qlike", float("nan"))
+        typer.echo(f"{mark} {i.version}  {i.created_at}  {gate}  qlike={qlike:.4f}")
+
+
+@models_app.command("show")
+def models_show(version: str) -> None:
+    """A version's metadata, gate decision and promotion events."""
+    _emit(steps.model_registry(_context()).show(version))
+
+
+@models_app.command("promote")
+def models_promote(
+    version: str,
+    override: Annotated[
+        str | None, typer.Option("--override", help="Why to promote against the gate")
+    ] = None,
+) -> None:
+    """Make a version production (after its canary); a gate-refused one needs --override."""
+    result = steps.promote(_context(), version, override)
+    _emit(result)
+    if not result["promoted"]:
+        raise SystemExit(1)
+
+
+@models_app.command("rollback")
+def models_rollback() -> None:
+    """Point production back at the previous version."""
+    registry = steps.model_registry(_context())
+    _emit({"production": registry.rollback()})
+
+
+@app.command()
+def run() -> None:
+    """The main job: catch up the lake, train with the gate, infer, show the latest forecast."""
+    ctx = _context()
+    _emit(steps.run_main_job(ctx))
+
+
 def run_cli() -> None:
     """Entry point that turns known pipeline errors into one clear line and exit code 1."""
     from core.contracts import ContractError
+    from core.models.registry import RegistryError
     from core.sources import SourceError
 
     try:
         app()
-    except (steps.IngestError, ContractError, SourceError, ValueError) as exc:
+    except (
+        steps.IngestError,
+        steps.NoModelError,
+        ContractError,
+        SourceError,
+        RegistryError,
+        ValueError,
+    ) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise SystemExit(1) from None

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.explain import mean_abs_shap
 from core.models import gate
 from core.models.baselines import baseline_factories
 from core.models.candidate import CandidateModel, CandidateParams
@@ -153,3 +154,41 @@ def train_candidate(
         "gate": decision.to_dict(),
     }
     return TrainOutcome(model, files, metadata, decision, evaluation)
+
+
+def run_evaluation(
+    data: pd.DataFrame,
+    *,
+    start: Any,
+    refit_every: int,
+    thread_count: int,
+    params: CandidateParams | None = None,
+) -> dict[str, Any]:
+    """Long walk-forward (candidate and every baseline) plus SHAP importance of the last fit.
+
+    Returns the JSON-ready evaluation with two extra in-memory entries for the charts:
+    ``forecasts`` (the out-of-sample frame) and ``importance`` (mean |SHAP| per feature of
+    the last refit's model over the test period).
+    """
+    params = params or CandidateParams()
+    features = tuple(c for c in data.columns if c not in ("date", LABEL))
+    factories = {
+        CANDIDATE: candidate_factory(params, features, thread_count),
+        **baseline_factories(),
+    }
+    forecasts = walk_forward(
+        data,
+        start=start,
+        refit_every=refit_every,
+        model_factories=factories,
+        thread_count=thread_count,
+    )
+    report = evaluate(forecasts, candidate=CANDIDATE, reference=REFERENCE)
+    last_train = data.loc[data["date"] <= forecasts["train_end"].iloc[-1]]
+    model = candidate_factory(params, features, thread_count)()
+    model.fit(last_train.loc[:, list(features)], last_train[LABEL].to_numpy(dtype=np.float64))
+    tested = data.loc[data["date"] >= forecasts["date"].iloc[0], list(features)]
+    report["candidate_params"] = asdict(params)
+    report["forecasts"] = forecasts
+    report["importance"] = mean_abs_shap(model, tested)
+    return report

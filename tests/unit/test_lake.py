@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
@@ -42,12 +44,12 @@ def test_rerun_is_idempotent(lake: Lake) -> None:
     raw = raw_market_frame("2024-02-01", "2024-02-07")
     first = lake.write_partitions(contracts.RAW_MARKET, raw)
     before = {
-        d: open(lake.partition_path(contracts.RAW_MARKET, d), "rb").read()
+        d: Path(lake.partition_path(contracts.RAW_MARKET, d)).read_bytes()
         for d in first.days[WriteOutcome.WRITTEN]
     }
     again = lake.write_partitions(contracts.RAW_MARKET, raw)
     assert again.count(WriteOutcome.UNCHANGED) == 5 and again.count(WriteOutcome.WRITTEN) == 0
-    after = {d: open(lake.partition_path(contracts.RAW_MARKET, d), "rb").read() for d in before}
+    after = {d: Path(lake.partition_path(contracts.RAW_MARKET, d)).read_bytes() for d in before}
     assert before == after
     assert len(lake.read(contracts.RAW_MARKET)) == 25  # no duplicates
 
