@@ -1,17 +1,23 @@
 """CatBoost candidate: boosts a correction on top of the HAR-X(VIX) log-variance forecast.
 
-Target and loss (evidence in the module report and docs): the model predicts
-log h, h = next-5-day annualized variance, and is trained with CatBoost's Tweedie loss at
-variance_power 1.99, which is (to within 1%) the Gamma deviance with a log link, i.e. QLIKE:
-QLIKE(s2, h) = s2/h - log(s2/h) - 1 is exactly the Gamma deviance of s2 against the mean h.
-So exp(raw) estimates E[s2 | x] directly: no log-normal or smearing bias correction needed,
-and the fit minimises the gate's own loss. Boosting starts from the HAR-X(VIX) log forecast
-(CatBoost ``baseline``), fitted by OLS on the same training rows, so the trees only learn
-what the linear reference misses (range estimators, term structure, credit, asymmetry).
+Target and loss: log of next-5-day annualized variance, RMSE, mapped back with Duan's
+smearing factor mean(exp(training residual)), so exp(raw + log_bias) targets E[s2 | x] and
+not its geometric mean (which QLIKE and RMSE on variance would both punish as a bias).
+Boosting starts from the HAR-X(VIX) log forecast (CatBoost ``baseline``) fitted by OLS on the
+same training rows, so the trees only learn what the linear reference misses (range
+estimators, term structure, credit, asymmetry) and the forecast extrapolates like HAR-X where
+trees cannot (beyond the training range).
+
+Evidence (SPY walk-forward, refits every 21 sessions; choices made on 2012-2015 only):
+log-RMSE beat the QLIKE-shaped objective (CatBoost Tweedie, variance_power 1.99, which is the
+Gamma deviance = QLIKE with a log link): QLIKE +9.3% vs +8.1% over HAR-X, RMSE on variance
++1.0% vs -0.5%; the HAR-X offset beat boosting from a constant on RMSE (+1.0% vs -1.3%);
+l2_leaf_reg 30 beat 10 (+10.9% / +1.9%); depth 6, learning rate 0.06, a range-estimator offset
+and high-vol row weights did not help. ``objective="qlike"`` keeps the Tweedie variant.
 
 Raw prediction and SHAP: ``raw_prediction(X) = offset(X) + trees(X)`` with
-``offset(X) = log h_harx(X)`` and vol = exp(raw / 2). ``shap_values`` splits raw exactly:
-trees by CatBoost's native TreeSHAP, the linear offset by its exact linear SHAP values
+``offset(X) = log h_harx(X)`` and vol = exp((raw + log_bias_) / 2). ``shap_values`` splits raw
+exactly: trees by CatBoost's native TreeSHAP, the linear offset by its exact linear SHAP values
 (coef * (log x^2 - training mean)), so contributions + expected_value == raw prediction.
 """
 
@@ -39,7 +45,7 @@ Objective = Literal["qlike", "log_rmse"]
 class CandidateParams:
     """Hyper-parameters; small trees keep native SHAP of one row cheap."""
 
-    objective: Objective = "qlike"
+    objective: Objective = "log_rmse"
     boost_from_harx: bool = True
     # Regressors (vol columns, used squared, in logs) of the linear offset the trees correct.
     offset_columns: tuple[str, ...] = (*HAR_COLUMNS, "vix")
@@ -49,7 +55,7 @@ class CandidateParams:
     iterations: int = 300
     depth: int = 4
     learning_rate: float = 0.03
-    l2_leaf_reg: float = 10.0
+    l2_leaf_reg: float = 30.0
     rsm: float = 1.0
     random_seed: int = 0
     tweedie_power: float = 1.99

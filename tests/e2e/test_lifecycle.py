@@ -51,10 +51,13 @@ def test_train_registers_and_reports(ctx: steps.Context) -> None:
 
 
 def test_refused_version_needs_an_override(ctx: steps.Context) -> None:
-    version = steps.train(ctx)["version"]
+    strict = steps.Context(ctx.settings.model_copy(update={"gate_min_improvement": 0.9}), ctx.lake)
+    summary = steps.train(strict)
+    assert summary["decision"] == "refused" and "below the 90.0% bar" in summary["gate"]["reason"]
+    assert "volcast models promote" in summary["hint"]
+    version = summary["version"]
     registry = steps.model_registry(ctx)
-    if registry.show(version)["gate"]["passed"]:
-        pytest.skip("this candidate passed its gate; the refusal path is covered in unit tests")
+    assert registry.production() is None
     with pytest.raises(GateRefused):
         steps.promote(ctx, version)
     result = _force(ctx, version)

@@ -140,22 +140,32 @@ def test_candidate_numpy_and_frame_inputs_agree() -> None:
     assert one_row[0] == frame_pred[0]
 
 
-@pytest.mark.parametrize("boost_from_harx", [True, False])
-def test_candidate_shap_sums_to_raw_prediction(boost_from_harx: bool) -> None:
+@pytest.mark.parametrize(
+    ("boost_from_harx", "objective"), [(True, "log_rmse"), (False, "log_rmse"), (True, "qlike")]
+)
+def test_candidate_shap_sums_to_raw_prediction(boost_from_harx: bool, objective: str) -> None:
     X, y = _labelled()
-    model = _small(boost_from_harx=boost_from_harx).fit(X, y)
+    model = _small(boost_from_harx=boost_from_harx, objective=objective).fit(X, y)
     contrib, expected = model.shap_values(X.iloc[:20])
     assert contrib.shape == (20, len(FEATURES))
     raw = model.raw_prediction(X.iloc[:20])
     assert contrib.sum(axis=1) + expected == pytest.approx(raw, abs=1e-9)
     assert np.exp((raw + model.log_bias_) / 2) == pytest.approx(model.predict_vol(X.iloc[:20]))
+    # still exact where the offset's insanity clip binds (far outside the training range)
+    extreme = X.iloc[:3].assign(vix=5.0, rv_cc_22d=4.0)
+    contrib, expected = model.shap_values(extreme)
+    assert contrib.sum(axis=1) + expected == pytest.approx(model.raw_prediction(extreme))
 
 
-def test_candidate_log_rmse_objective_uses_smearing() -> None:
+def test_candidate_log_rmse_uses_smearing_qlike_does_not() -> None:
     X, y = _labelled()
     model = _small(objective="log_rmse").fit(X, y)
     assert model.log_bias_ > 0  # E[exp(resid)] > 1 by Jensen for noisy residuals
-    assert np.all(model.predict_vol(X) > 0)
+    # smearing makes the in-sample mean forecast variance match the mean realized variance
+    assert np.mean(model.predict_vol(X) ** 2) == pytest.approx(np.mean(y**2), rel=0.1)
+    qlike_model = _small(objective="qlike").fit(X, y)
+    assert qlike_model.log_bias_ == 0.0  # Gamma/QLIKE fit targets E[s2] directly
+    assert np.all(qlike_model.predict_vol(X) > 0)
 
 
 def test_candidate_save_load_round_trip(tmp_path: Path) -> None:

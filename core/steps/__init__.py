@@ -1,0 +1,51 @@
+"""Pipeline steps as plain functions of (context, dates). Flows and the CLI only call these.
+
+Each step reads what it needs from the lake, validates, and writes whole partitions; a
+violation raises before anything of that step is written. Each returns a JSON-ready summary.
+"""
+
+from core.steps.context import Context, IngestError, NoModelError, lake_source
+from core.steps.data import (
+    backfill,
+    check_complete,
+    curate_market,
+    features,
+    ingest,
+    labels,
+)
+from core.steps.jobs import daily, run_main_job
+from core.steps.model import (
+    canary_check,
+    evaluate,
+    infer,
+    latest_forecast,
+    model_registry,
+    promote,
+    serving_version,
+    train,
+    training_table,
+)
+
+__all__ = [
+    "Context",
+    "IngestError",
+    "NoModelError",
+    "backfill",
+    "canary_check",
+    "check_complete",
+    "curate_market",
+    "daily",
+    "evaluate",
+    "features",
+    "infer",
+    "ingest",
+    "labels",
+    "lake_source",
+    "latest_forecast",
+    "model_registry",
+    "promote",
+    "run_main_job",
+    "serving_version",
+    "train",
+    "training_table",
+]

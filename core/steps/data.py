@@ -1,0 +1,156 @@
+"""Data steps: raw bars -> curated -> features -> labels, each a plain function of dates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pandas as pd
+
+from core import contracts
+from core.calendar import DateLike, shift_trading_days, trading_days
+from core.config import SYMBOLS
+from core.features import LOOKBACK_SESSIONS, build_features
+from core.labels import HORIZON_SESSIONS, build_labels
+from core.market import curate
+from core.sources import MarketSource, get_source
+from core.steps.context import (
+    SOURCE_MARKER,
+    Context,
+    IngestError,
+    session_range,
+    step_summary,
+)
+
+
+def _claim_lake_for(ctx: Context, source: MarketSource) -> None:
+    """One lake holds one source's data: mixing synthetic and real prices would be silent poison."""
+    lake = ctx.lake
+    mine = {"source": source.name, "synthetic": source.is_synthetic}
+    if lake.exists(SOURCE_MARKER):
+        stored = json.loads(lake.get_bytes(SOURCE_MARKER))
+        if stored.get("source") != source.name:
+            raise IngestError(
+                f"lake {lake.uri} holds data from source {stored.get('source')!r}; refusing to "
+                f"mix in {source.name!r}. Point VOLCAST_LAKE_URI at another lake."
+            )
+        return
+    lake.put_bytes(SOURCE_MARKER, json.dumps(mine).encode())
+
+
+def check_complete(raw: pd.DataFrame, days: pd.DatetimeIndex, symbols: Sequence[str]) -> dict:
+    """Raise IngestError if a symbol lacks a requested day after its first available day.
+
+    Days before a symbol's first row are its pre-inception history (VIX3M starts in 2009) and
+    are reported, not failed; a symbol with no row at all, or a gap, is stale or broken data.
+    """
+    problems: list[str] = []
+    inception: dict[str, str] = {}
+    for symbol in symbols:
+        have = pd.DatetimeIndex(raw.loc[raw["symbol"] == symbol, "date"])
+        if have.empty:
+            problems.append(f"{symbol}: no rows at all in {days[0].date()}..{days[-1].date()}")
+            continue
+        expected = days[days >= have.min()]
+        missing = expected.difference(have)
+        if len(missing):
+            shown = ", ".join(d.date().isoformat() for d in missing[:10])
+            more = f" (+{len(missing) - 10} more)" if len(missing) > 10 else ""
+            latest = have.max().date().isoformat()
+            problems.append(f"{symbol}: missing {shown}{more}; latest row {latest}")
+        if have.min() > days[0]:
+            inception[symbol] = have.min().date().isoformat()
+    if problems:
+        raise IngestError(
+            "incomplete or stale market data, nothing written:\n  " + "\n  ".join(problems)
+        )
+    return inception
+
+
+def ingest(
+    ctx: Context,
+    start: DateLike,
+    end: DateLike,
+    source: MarketSource | None = None,
+    progress: bool = False,
+) -> dict:
+    """Download raw bars for [start, end] and store them as immutable raw.market partitions."""
+    days = session_range(start, end)
+    source = source or get_source(ctx.settings)
+    raw = source.fetch(SYMBOLS, days[0], days[-1])
+    inception = check_complete(raw, days, SYMBOLS)
+    raw = contracts.validate(contracts.RAW_MARKET, raw)
+    _claim_lake_for(ctx, source)
+    report = ctx.lake.write_partitions(contracts.RAW_MARKET, raw, progress=progress)
+    return step_summary(
+        "ingest",
+        days,
+        report,
+        source=source.name,
+        synthetic_data=source.is_synthetic,
+        series_start=inception,
+    )
+
+
+def curate_market(ctx: Context, start: DateLike, end: DateLike, progress: bool = False) -> dict:
+    """raw.market -> curated.market_daily for [start, end] (reads one extra session back)."""
+    days = session_range(start, end)
+    raw = ctx.lake.read(contracts.RAW_MARKET, shift_trading_days(days[0], -1), days[-1])
+    _require_days(raw, days, contracts.RAW_MARKET)
+    curated = curate(raw, days[0])
+    report = ctx.lake.write_partitions(contracts.CURATED_MARKET, curated, progress=progress)
+    return step_summary("curate", days, report)
+
+
+def features(ctx: Context, start: DateLike, end: DateLike, progress: bool = False) -> dict:
+    """curated -> features_daily for [start, end], reading only the lookback it needs."""
+    days = session_range(start, end)
+    window_start = shift_trading_days(days[0], -(LOOKBACK_SESSIONS - 1))
+    curated = ctx.lake.read(contracts.CURATED_MARKET, window_start, days[-1])
+    # Rolling windows count rows: a hole in the lookback would silently stretch them.
+    window = trading_days(window_start, days[-1])
+    _require_days(curated, window[window >= curated["date"].min()], contracts.CURATED_MARKET)
+    table = build_features(curated)
+    table = table.loc[table["date"].between(days[0], days[-1])]
+    report = ctx.lake.write_partitions(contracts.FEATURES, table, progress=progress)
+    skipped = days.difference(pd.DatetimeIndex(table["date"]))
+    return step_summary("features", days, report, days_without_features=len(skipped))
+
+
+def labels(ctx: Context, start: DateLike, end: DateLike, progress: bool = False) -> dict:
+    """labels_daily for the label dates that became known with curated data up to ``end``.
+
+    rv_5d at t needs returns t+1..t+5, so curating [start, end] completes labels for
+    t in [start - 5, end - 5] sessions.
+    """
+    days = session_range(start, end)
+    first = shift_trading_days(days[0], -HORIZON_SESSIONS)
+    last = shift_trading_days(days[-1], -HORIZON_SESSIONS)
+    curated = ctx.lake.read(contracts.CURATED_MARKET, first, days[-1], columns=["symbol", "ret"])
+    table = build_labels(curated)
+    table = table.loc[table["date"].between(first, last)]
+    report = ctx.lake.write_partitions(contracts.LABELS, table, progress=progress)
+    return step_summary("labels", trading_days(first, last), report)
+
+
+def _require_days(frame: pd.DataFrame, days: pd.DatetimeIndex, table: str) -> None:
+    missing = days.difference(pd.DatetimeIndex(frame["date"].unique()))
+    if len(missing):
+        shown = ", ".join(d.date().isoformat() for d in missing[:5])
+        raise IngestError(f"{table} has no partition for {shown}: run the step before it first")
+
+
+def backfill(
+    ctx: Context,
+    start: DateLike,
+    end: DateLike,
+    source: MarketSource | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """The whole chain over a range, each step complete before the next starts."""
+    return [
+        ingest(ctx, start, end, source=source, progress=progress),
+        curate_market(ctx, start, end, progress=progress),
+        features(ctx, start, end, progress=progress),
+        labels(ctx, start, end, progress=progress),
+    ]
