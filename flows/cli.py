@@ -124,9 +124,13 @@ def train(
 ) -> None:
     """Fit a candidate, gate it against HAR-X(VIX) and production; promote only if it passes.
 
-    Exits 0 whether or not it promoted; the JSON says which and why.
+    Exits 0 whether or not it promoted (the JSON says which and why), and 1 when a candidate
+    that passed the gate failed its canary: that is a broken model, which alarms should see.
     """
-    _emit(steps.train(_context(), asof.date() if asof else None))
+    result = steps.train(_context(), asof.date() if asof else None)
+    _emit(result)
+    if not result.get("canary", {"passed": True})["passed"]:
+        raise SystemExit(1)
 
 
 @app.command()

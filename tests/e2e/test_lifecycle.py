@@ -116,3 +116,31 @@ def test_main_job_without_production_says_why(ctx: steps.Context) -> None:
         assert len(result["forecast"]["top_drivers"]) == 5
     again = steps.run_main_job(ctx, today="2023-01-04")
     assert again["data_steps"] == [] and "skipped" in again["train"]
+
+
+@pytest.mark.integration
+def test_infer_mirrors_to_dynamodb(ctx: steps.Context, moto_endpoint: str) -> None:
+    import boto3
+
+    boto3.client("dynamodb", endpoint_url=moto_endpoint).create_table(
+        TableName="volcast-predictions",
+        KeySchema=[{"AttributeName": "date", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "date", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    settings = ctx.settings.model_copy(
+        update={"dynamodb_table": "volcast-predictions", "aws_endpoint_url": moto_endpoint}
+    )
+    mirrored = steps.Context(settings, ctx.lake)
+    _force(mirrored, steps.train(mirrored)["version"])
+    first = steps.infer(mirrored, "2022-12-27", "2022-12-30")
+    again = steps.infer(mirrored, "2022-12-27", "2022-12-30")
+    assert (first["dynamodb_items_written"], again["dynamodb_items_written"]) == (4, 0)
+    item = (
+        boto3.resource("dynamodb", endpoint_url=moto_endpoint)
+        .Table("volcast-predictions")
+        .get_item(Key={"date": "2022-12-30"})["Item"]
+    )
+    stored = ctx.lake.read(contracts.PREDICTIONS, "2022-12-30", "2022-12-30").iloc[0]
+    assert float(item["rv_5d_hat"]) == pytest.approx(stored["rv_5d_hat"], rel=1e-12)
+    assert item["model_version"] == stored["model_version"]
