@@ -88,8 +88,20 @@ def time_calls(fn: Callable[[], object], reps: int, warmup: int = 1) -> Timing:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """Peak resident set size of this process so far, in MiB.
+
+    Linux: ``VmHWM`` of /proc/self/status, the high-water mark of this process's own memory
+    map. ``ru_maxrss`` is not used there: it survives fork+exec, so a spawned child would
+    report its parent's RSS at fork time whenever that is larger than its own peak.
+    Elsewhere: ``ru_maxrss`` (KiB on Linux, bytes on macOS).
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(maxrss / (2**20 if sys.platform == "darwin" else 1024), 1)
 
 
 def _child(fn: Callable[..., Any], args: tuple[Any, ...]) -> dict[str, Any]:

@@ -37,6 +37,8 @@ from core.models.baselines import HAR_COLUMNS, VAR_FLOOR, LinearVarianceModel
 
 MODEL_FILE = "model.cbm"
 META_FILE = "candidate.json"
+#: Rows dropped between the early-stopping fit and validation rows (5-day labels overlap).
+VALIDATION_PURGE = 5
 
 Objective = Literal["qlike", "log_rmse"]
 
@@ -49,9 +51,10 @@ class CandidateParams:
     boost_from_harx: bool = True
     # Regressors (vol columns, used squared, in logs) of the linear offset the trees correct.
     offset_columns: tuple[str, ...] = (*HAR_COLUMNS, "vix")
-    # Row weights (h_offset / mean h_offset) ** weight_power: > 0 leans on high-vol regimes,
-    # where RMSE on variance is decided. 0 = unweighted.
-    weight_power: float = 0.0
+    # > 0: the last share of the training rows (after a 5-row purge) picks the number of
+    # trees by early stopping, then the model is refitted on all rows with that many trees.
+    # The trees then shrink to ~0 (pure HAR-X offset) whenever they do not help out of sample.
+    validation_fraction: float = 0.0
     iterations: int = 300
     depth: int = 4
     learning_rate: float = 0.03
@@ -91,6 +94,7 @@ class CandidateModel:
     harx_: LinearVarianceModel | None = field(default=None, init=False, repr=False)
     harx_means_: NDArray[np.float64] | None = field(default=None, init=False, repr=False)
     log_bias_: float = field(default=0.0, init=False)
+    best_iterations_: int = field(default=0, init=False)
 
     # -- fitting -------------------------------------------------------------------------
     def _matrix(self, X: pd.DataFrame | NDArray[np.float64]) -> NDArray[np.float64]:
@@ -118,6 +122,37 @@ class CandidateModel:
             return np.zeros(len(M))
         return np.log(self.harx_.variance_from_design(self._offset_design(M)))
 
+    def _fit_offset(self, M: NDArray[np.float64], y: NDArray[np.float64]) -> None:
+        assert self.feature_names is not None
+        self.harx_, self.harx_means_ = None, None
+        if not self.params.boost_from_harx:
+            return
+        harx = LinearVarianceModel("offset", tuple(self.params.offset_columns), "log")
+        missing = [c for c in harx.columns if c not in self.feature_names]
+        if missing:
+            raise KeyError(f"boost_from_harx needs features {missing}")
+        idx = [self.feature_names.index(c) for c in harx.columns]
+        self.harx_ = harx.fit(pd.DataFrame(M[:, idx], columns=list(harx.columns)), y)
+        self.harx_means_ = self._offset_design(M).mean(axis=0)
+
+    def _pool(self, M: NDArray[np.float64], y: NDArray[np.float64]) -> Pool:
+        target = y**2 if self.params.objective == "qlike" else np.log(y**2)
+        return Pool(
+            M, target, feature_names=list(self.feature_names or ()), baseline=self._offset(M)
+        )
+
+    def _best_iterations(self, M: NDArray[np.float64], y: NDArray[np.float64]) -> int:
+        """Trees that minimise the loss on the last rows, offset and trees fit on the rest."""
+        n_valid = round(self.params.validation_fraction * len(M))
+        n_fit = len(M) - n_valid - VALIDATION_PURGE
+        if n_valid < 20 or n_fit < 50:
+            return self.params.iterations
+        self._fit_offset(M[:n_fit], y[:n_fit])
+        train, valid = self._pool(M[:n_fit], y[:n_fit]), self._pool(M[-n_valid:], y[-n_valid:])
+        probe = CatBoostRegressor(**self.params.catboost_kwargs(self.thread_count))
+        probe.fit(train, eval_set=valid, use_best_model=True)
+        return max(1, int(probe.get_best_iteration()) + 1)
+
     def fit(self, X: pd.DataFrame, y_vol: NDArray[np.float64]) -> Self:
         if self.feature_names is None:
             self.feature_names = tuple(str(c) for c in X.columns if c not in ("date", "rv_5d"))
@@ -126,30 +161,18 @@ class CandidateModel:
             raise ValueError("y_vol must be finite and strictly positive")
         M = self._matrix(X)
         p = self.params
-        if p.boost_from_harx:
-            self.harx_ = LinearVarianceModel("offset", tuple(p.offset_columns), "log")
-            missing = [c for c in self.harx_.columns if c not in self.feature_names]
-            if missing:
-                raise KeyError(f"boost_from_harx needs features {missing}")
-            idx = [self.feature_names.index(c) for c in self.harx_.columns]
-            self.harx_.fit(pd.DataFrame(M[:, idx], columns=list(self.harx_.columns)), y)
-            self.harx_means_ = self._offset_design(M).mean(axis=0)
-        offset = self._offset(M)
-        s2 = y**2
-        target = s2 if p.objective == "qlike" else np.log(s2)
-        weight = None
-        if p.weight_power != 0.0:
-            h = np.exp(offset)
-            weight = (h / h.mean()) ** p.weight_power
-        pool = Pool(
-            M, target, feature_names=list(self.feature_names), baseline=offset, weight=weight
-        )
-        booster = CatBoostRegressor(**p.catboost_kwargs(self.thread_count))
+        kwargs = p.catboost_kwargs(self.thread_count)
+        if p.validation_fraction > 0.0:
+            kwargs["iterations"] = self._best_iterations(M, y)
+        self.best_iterations_ = int(kwargs["iterations"])
+        self._fit_offset(M, y)
+        pool = self._pool(M, y)
+        booster = CatBoostRegressor(**kwargs)
         booster.fit(pool)
         self.booster_ = booster
         self.log_bias_ = 0.0
         if p.objective == "log_rmse":  # Duan smearing on the training residuals
-            resid = np.log(s2) - (offset + self._trees(M))
+            resid = np.log(y**2) - (self._offset(M) + self._trees(M))
             self.log_bias_ = float(np.log(np.mean(np.exp(resid))))
         return self
 

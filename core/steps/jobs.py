@@ -57,8 +57,9 @@ def run_main_job(ctx: Context, today: DateLike | None = None) -> dict:
     if serving_version(ctx) is None:
         result["forecast"] = None
         result["message"] = (
-            "no model in production: the candidate did not pass the gate (see train.gate). "
-            + training.get("hint", "")
+            "no model in production: the candidate did not pass the gate (see train.gate); "
+            "to serve it anyway: volcast models promote "
+            f'{training["version"]} --override "<reason>"'
         )
         return result
     result["infer"] = infer(ctx, asof, asof)

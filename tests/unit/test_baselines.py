@@ -180,3 +180,16 @@ def test_candidate_save_load_round_trip(tmp_path: Path) -> None:
     c1, e1 = model.shap_values(X.iloc[:3])
     c2, e2 = loaded.shap_values(X.iloc[:3])
     assert np.array_equal(c1, c2) and e1 == e2
+
+
+def test_candidate_early_stopping_on_inner_validation() -> None:
+    X, y = _labelled(600)
+    noise = np.random.default_rng(9).permutation(y)  # labels unrelated to the features
+    params = {"iterations": 120, "depth": 3, "validation_fraction": 0.25}
+    signal = CandidateModel(feature_names=FEATURES, params=CandidateParams(**params)).fit(X, y)
+    null = CandidateModel(feature_names=FEATURES, params=CandidateParams(**params)).fit(X, noise)
+    for model in (signal, null):
+        assert 1 <= model.best_iterations_ <= 120
+        assert model.booster_ is not None
+        assert model.booster_.tree_count_ == model.best_iterations_
+    assert null.best_iterations_ < signal.best_iterations_
