@@ -278,11 +278,10 @@ class Lake:
                     self.fs.delete_file(tmp)
                 raise
         else:
-            # One buffer, one close: S3 creates the object only when the upload completes.
-            # No context manager: closing after an error would commit a partial upload.
-            out = self.fs.open_output_stream(path)
-            out.write(data)
-            out.close()
+            # pyarrow uploads through S3 multipart (seen against moto); S3 makes the object
+            # visible only when the upload completes at close: whole, or not at all.
+            with self.fs.open_output_stream(path) as out:
+                out.write(data)
 
     def _replace(self, src: str, dest: str) -> None:
         """Rename into place: atomic on POSIX, so readers see the old file or the new one."""
