@@ -282,15 +282,7 @@ class ModelRegistry:
         reason, which the pointer and the version's events record. Promoting the version that
         is already production is a no-op, so a re-run of the train step changes nothing.
         """
-        meta = self._metadata(version)
-        reason = override.strip() if override else None
-        gate = meta.get("gate") or {}
-        if not gate.get("passed", False) and not reason:
-            raise GateRefused(
-                f"model version {version} did not pass its gate "
-                f"({gate.get('reason', 'no reason recorded')}); "
-                "promote with an override reason to force it"
-            )
+        reason = self.check_promotable(version, override)
         current = self._read_pointer()
         if current is not None and current["version"] == version:
             log.info("model version %s is already production: nothing to do", version)
@@ -304,6 +296,19 @@ class ModelRegistry:
         self._switch(entry, current, via="promote")
         if reason:
             log.warning("model version %s promoted against its gate: %s", version, reason)
+
+    def check_promotable(self, version: str, override: str | None = None) -> str | None:
+        """Raise GateRefused unless ``version`` passed its gate or ``override`` gives a reason;
+        return the stripped reason (None without one)."""
+        reason = override.strip() if override else None
+        gate = self._metadata(version).get("gate") or {}
+        if not gate.get("passed", False) and not reason:
+            raise GateRefused(
+                f"model version {version} did not pass its gate "
+                f"({gate.get('reason', 'no reason recorded')}); "
+                "promote with an override reason to force it"
+            )
+        return reason
 
     def rollback(self) -> str:
         """Point PRODUCTION back at the previous production version and return its id."""

@@ -64,8 +64,8 @@ def serving_version(ctx: Context) -> str | None:
 def train(ctx: Context, asof: DateLike | None = None) -> dict:
     """Fit a candidate, gate it against HAR-X(VIX) and production, register, maybe promote.
 
-    Always registers the candidate (refused ones too: their figures are the audit trail);
-    promotes only when the gate passes, then runs the canary, which rolls back on failure.
+    Always registers the candidate (refused ones too: their figures are the audit trail).
+    Promotes only when the gate passes and then the canary passes on the registered artifact.
     """
     registry = model_registry(ctx)
     asof = to_day(asof) if asof is not None else ctx.lake.partitions(contracts.FEATURES)[-1]
@@ -135,8 +135,7 @@ def canary_check(ctx: Context, version: str, previous: str | None) -> dict:
 def promote(ctx: Context, version: str, override: str | None = None) -> dict:
     """Manual promotion: the canary still runs; a gate-failed version needs ``override``."""
     registry = model_registry(ctx)
-    if not registry.show(version)["gate"]["passed"] and not (override or "").strip():
-        registry.promote(version)  # raises GateRefused with the gate's reason
+    registry.check_promotable(version, override)  # before the canary's cost
     previous = registry.production()
     result = canary_check(ctx, version, previous)
     if not result["passed"]:
