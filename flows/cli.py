@@ -42,10 +42,13 @@ def _context(source: str | None = None, csv_dir: Path | None = None) -> steps.Co
         overrides["source"] = source
     if csv_dir is not None:
         overrides["csv_dir"] = csv_dir
-    settings = Settings(**overrides)
-    if settings.source == "synthetic":
+    ctx = steps.Context.from_settings(Settings(**overrides))
+    # The lake's own record of its source wins: `infer` on a CSV lake is not synthetic.
+    stored = steps.lake_source(ctx)
+    synthetic = stored["synthetic"] if stored else ctx.settings.source == "synthetic"
+    if synthetic:
         typer.secho("SYNTHETIC DATA: simulated prices, not market data", err=True, fg="yellow")
-    return steps.Context.from_settings(settings)
+    return ctx
 
 
 def _range(date: dt.datetime | None, start: dt.datetime | None, end: dt.datetime | None):
