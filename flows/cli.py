@@ -36,7 +36,9 @@ StartOpt = Annotated[dt.datetime | None, typer.Option("--start", formats=["%Y-%m
 EndOpt = Annotated[dt.datetime | None, typer.Option("--end", formats=["%Y-%m-%d"])]
 
 
-def _context(source: str | None = None, csv_dir: Path | None = None) -> steps.Context:
+def _context(
+    source: str | None = None, csv_dir: Path | None = None, reads_lake: bool = True
+) -> steps.Context:
     overrides: dict[str, Any] = {}
     if source is not None:
         overrides["source"] = source
@@ -44,7 +46,7 @@ def _context(source: str | None = None, csv_dir: Path | None = None) -> steps.Co
         overrides["csv_dir"] = csv_dir
     ctx = steps.Context.from_settings(Settings(**overrides))
     # The lake's own record of its source wins: `infer` on a CSV lake is not synthetic.
-    stored = steps.lake_source(ctx)
+    stored = steps.lake_source(ctx) if reads_lake else {}
     synthetic = stored["synthetic"] if stored else ctx.settings.source == "synthetic"
     if synthetic:
         typer.secho("SYNTHETIC DATA: simulated prices, not market data", err=True, fg="yellow")
@@ -154,7 +156,7 @@ def evaluate(
     csv_dir: CsvDirOpt = None,
 ) -> None:
     """Walk-forward backtest of the candidate and every baseline, straight from a source."""
-    ctx = _context(source, csv_dir)
+    ctx = _context(source, csv_dir, reads_lake=False)
     report = steps.evaluate(ctx.settings, out, start.date(), refit_every)
     _emit({k: report[k] for k in ("n", "start", "end", "refit_every", "models", "improvement_pct")})
 
