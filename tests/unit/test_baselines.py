@@ -193,3 +193,68 @@ def test_candidate_early_stopping_on_inner_validation() -> None:
         assert model.booster_ is not None
         assert model.booster_.tree_count_ == model.best_iterations_
     assert null.best_iterations_ < signal.best_iterations_
+
+
+# -- offset menu: the offset chosen per fit on the purged validation tail -----------------
+
+HARX_OFFSET = ("rv_cc_1d", "rv_cc_5d", "rv_cc_22d", "vix")
+RANGE_OFFSET = ("rv_pk_5d", "vix")  # the synthetic label is built from rv_pk_5d and vix
+
+
+def _menu(menu: tuple[tuple[str, ...], ...], **kw: object) -> CandidateModel:
+    params = {"iterations": 60, "depth": 3, "validation_fraction": 0.25, **kw}
+    return CandidateModel(
+        feature_names=FEATURES, params=CandidateParams(offset_menu=menu, **params)
+    )
+
+
+def test_offset_menu_picks_the_lowest_validation_loss() -> None:
+    X, y = _labelled(600)
+    model = _menu((HARX_OFFSET, RANGE_OFFSET)).fit(X, y)
+    assert len(model.offset_losses_) == 2 and all(np.isfinite(model.offset_losses_))
+    assert model.offset_choice_ == int(np.argmin(model.offset_losses_)) == 1
+    assert model.harx_ is not None and model.harx_.columns == RANGE_OFFSET
+    assert model.booster_ is not None and model.booster_.tree_count_ == model.best_iterations_
+    # the choice does not depend on the menu's order
+    swapped = _menu((RANGE_OFFSET, HARX_OFFSET)).fit(X, y)
+    assert swapped.offset_choice_ == 0 and swapped.harx_ is not None
+    assert swapped.harx_.columns == RANGE_OFFSET
+    assert np.array_equal(swapped.predict_vol(X), model.predict_vol(X))
+
+
+def test_offset_menu_of_one_entry_is_the_plain_model() -> None:
+    X, y = _labelled(600)
+    menu = _menu((HARX_OFFSET,)).fit(X, y)
+    plain = CandidateModel(
+        feature_names=FEATURES,
+        params=CandidateParams(iterations=60, depth=3, validation_fraction=0.25),
+    ).fit(X, y)
+    assert menu.offset_choice_ == 0 and plain.offset_choice_ is None
+    assert np.array_equal(menu.predict_vol(X), plain.predict_vol(X))
+
+
+def test_offset_menu_is_reproducible_shap_exact_and_round_trips(tmp_path: Path) -> None:
+    X, y = _labelled(600)
+    model = _menu((HARX_OFFSET, RANGE_OFFSET)).fit(X, y)
+    again = _menu((HARX_OFFSET, RANGE_OFFSET)).fit(X, y)
+    assert np.array_equal(model.predict_vol(X), again.predict_vol(X))
+    assert model.offset_losses_ == again.offset_losses_
+    for rows in (X.iloc[:20], X.iloc[:3].assign(vix=5.0, rv_pk_5d=4.0)):  # clip binds too
+        contrib, expected = model.shap_values(rows)
+        assert contrib.sum(axis=1) + expected == pytest.approx(model.raw_prediction(rows))
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "candidate.json").read_text())
+    assert meta["offset_choice"] == model.offset_choice_
+    assert meta["harx_offset"]["columns"] == list(RANGE_OFFSET)
+    loaded = CandidateModel.load(tmp_path / "m")
+    assert loaded.params == model.params and loaded.params.offset_menu[1] == RANGE_OFFSET
+    assert loaded.offset_choice_ == model.offset_choice_
+    assert loaded.offset_losses_ == model.offset_losses_
+    assert np.array_equal(loaded.predict_vol(X), model.predict_vol(X))
+    assert np.array_equal(loaded.shap_values(X.iloc[:3])[0], model.shap_values(X.iloc[:3])[0])
+
+
+def test_offset_menu_needs_a_validation_tail() -> None:
+    X, y = _labelled(300)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        _menu((HARX_OFFSET, RANGE_OFFSET), validation_fraction=0.0).fit(X, y)
