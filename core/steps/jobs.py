@@ -39,17 +39,14 @@ def run_main_job(ctx: Context, today: DateLike | None = None) -> dict:
     data = [_compact(s) for s in backfill(ctx, first, last)] if first <= last else []
     asof = ctx.lake.partitions(contracts.FEATURES)[-1]
     registry = model_registry(ctx)
-    trained = [
-        v
-        for v in registry.list()
-        if registry.show(v.version)["training_data"]["asof"] == asof.date().isoformat()
-    ]
-    if trained:
+    versions = registry.list()  # oldest first: the newest says whether today is done
+    newest = registry.show(versions[-1].version) if versions else None
+    if newest is not None and newest["training_data"]["asof"] == asof.date().isoformat():
         training = {
             "step": "train",
             "skipped": f"already trained for {asof.date()}",
-            "version": trained[-1].version,
-            "gate": registry.show(trained[-1].version)["gate"],
+            "version": newest["version"],
+            "gate": newest["gate"],
         }
     else:
         training = train(ctx, asof)
