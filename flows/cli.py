@@ -215,28 +215,31 @@ def run() -> None:
     _explain_main_job(result)
 
 
+def _say(text: str = "") -> None:
+    typer.echo(text, err=True)
+
+
 def _explain_main_job(result: dict[str, Any]) -> None:
     """A few lines for a person, on stderr (stdout stays one JSON document)."""
-    say = lambda text="": typer.echo(text, err=True)  # noqa: E731
     gate = result["train"]["gate"]
-    say()
-    say(f"gate: {gate['reason']}")
+    _say()
+    _say(f"gate: {gate['reason']}")
     for metric, row in gate.get("figures", {}).get("metrics", {}).items():
-        say(
+        _say(
             f"  {metric:9s} candidate {row['candidate']:.5g}  HAR-X {row['harx']:.5g}"
             f"  ({row['improvement_vs_harx_pct']:+.1f}%)"
         )
     forecast = result.get("forecast")
     if not forecast:
-        say(result.get("message", "no forecast"))
+        _say(result.get("message", "no forecast"))
         return
     synthetic = " (SYNTHETIC DATA)" if forecast["data_source"].get("synthetic") else ""
-    say(
+    _say(
         f"forecast for {forecast['as_of']}{synthetic}: next-5-day vol "
         f"{100 * forecast['rv_5d_hat']:.2f}% (model {forecast['model_version']})"
     )
     for d in forecast["top_drivers"]:
-        say(f"  {d['feature']:18s} value {d['value']:+.4f}  shap {d['shap']:+.4f}")
+        _say(f"  {d['feature']:18s} value {d['value']:+.4f}  shap {d['shap']:+.4f}")
 
 
 def run_cli() -> None:

@@ -149,7 +149,7 @@ def train_candidate(
             "source": dict(source or {}),
         },
         "params": asdict(params),
-        "metrics": {f"{k}": v for k, v in models[CANDIDATE].items() if isinstance(v, int | float)},
+        "metrics": {k: v for k, v in models[CANDIDATE].items() if isinstance(v, int | float)},
         "evaluation": evaluation,
         "gate": decision.to_dict(),
     }

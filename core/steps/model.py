@@ -70,6 +70,7 @@ def train(ctx: Context, asof: DateLike | None = None) -> dict:
     registry = model_registry(ctx)
     asof = to_day(asof) if asof is not None else ctx.lake.partitions(contracts.FEATURES)[-1]
     data = training_table(ctx, asof)
+    source = lake_source(ctx)
     previous = registry.production()
     production = production_recipe(registry.show(previous)) if previous else None
     outcome = train_candidate(
@@ -78,10 +79,10 @@ def train(ctx: Context, asof: DateLike | None = None) -> dict:
         min_improvement=ctx.settings.gate_min_improvement,
         thread_count=ctx.settings.thread_count,
         window=GateWindow(
-            ctx.settings.gate_window_sessions, ctx.settings.gate_refit_every, GateWindow.min_train
+            sessions=ctx.settings.gate_window_sessions, refit_every=ctx.settings.gate_refit_every
         ),
         production=production,
-        source=lake_source(ctx),
+        source=source,
     )
     version = registry.register(outcome.files, outcome.metadata)
     summary: dict[str, Any] = {
@@ -94,7 +95,7 @@ def train(ctx: Context, asof: DateLike | None = None) -> dict:
         "improvement_vs_harx_pct": outcome.evaluation["improvement_pct"],
         "gate": outcome.decision.to_dict(),
         "production_before": previous,
-        "synthetic_data": bool(lake_source(ctx).get("synthetic")),
+        "synthetic_data": bool(source.get("synthetic")),
     }
     if not outcome.decision.passed:
         summary["decision"] = "refused"
