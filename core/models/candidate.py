@@ -243,7 +243,11 @@ class CandidateModel:
         return self._offset(M) + self._trees(M)
 
     def predict_vol(self, X: pd.DataFrame | NDArray[np.float64]) -> NDArray[np.float64]:
-        var = np.exp(self.raw_prediction(X) + self.log_bias_)
+        return self.vol_from_raw(self.raw_prediction(X))
+
+    def vol_from_raw(self, raw: NDArray[np.float64] | float) -> NDArray[np.float64]:
+        """Annualized vol from raw predictions (e.g. expected_value + the sum of SHAP values)."""
+        var = np.exp(np.asarray(raw, dtype=np.float64) + self.log_bias_)
         return np.sqrt(np.maximum(var, VAR_FLOOR))
 
     predict = predict_vol
@@ -260,7 +264,9 @@ class CandidateModel:
         """
         M = self._matrix(X)
         assert self.booster_ is not None and self.feature_names is not None
-        tree_shap = self.booster_.get_feature_importance(Pool(M), type="ShapValues")
+        tree_shap = self.booster_.get_feature_importance(
+            Pool(M), type="ShapValues", thread_count=self.thread_count
+        )
         contrib = np.asarray(tree_shap[:, :-1], dtype=np.float64)
         expected = float(tree_shap[0, -1])
         if self.harx_ is not None and self.harx_means_ is not None:
