@@ -42,3 +42,9 @@ class Settings(BaseSettings):
     )
     dynamodb_table: str | None = None
     fred_api_key: str | None = None
+    retry_attempts: int = Field(
+        3, ge=0, le=10, description="Retries of a step after a transient failure (orchestrated)."
+    )
+    retry_backoff_seconds: float = Field(
+        30.0, ge=0.0, le=3600.0, description="First retry delay; doubles on every retry."
+    )

@@ -7,7 +7,13 @@ callers never branch on the source name.
 from __future__ import annotations
 
 from core.config import Settings
-from core.sources.base import RAW_COLUMNS, MarketSource, SourceError, empty_frame
+from core.sources.base import (
+    RAW_COLUMNS,
+    MarketSource,
+    SourceError,
+    SourceUnavailable,
+    empty_frame,
+)
 from core.sources.csv_folder import CsvFolderSource
 from core.sources.synthetic import SyntheticSource
 from core.sources.yahoo import YahooSource
@@ -17,6 +23,7 @@ __all__ = [
     "CsvFolderSource",
     "MarketSource",
     "SourceError",
+    "SourceUnavailable",
     "SyntheticSource",
     "YahooSource",
     "empty_frame",

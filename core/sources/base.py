@@ -42,6 +42,10 @@ class SourceError(RuntimeError):
     """A source cannot deliver: the message names the source, the symbol and what to do."""
 
 
+class SourceUnavailable(SourceError):
+    """The source could not be reached (network, timeouts, throttling): worth retrying later."""
+
+
 @runtime_checkable
 class MarketSource(Protocol):
     """A provider of the raw market frame.

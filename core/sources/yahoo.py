@@ -26,6 +26,7 @@ from core.sources.base import (
     INDEX_SYMBOLS,
     RAW_COLUMNS,
     SourceError,
+    SourceUnavailable,
     check_known,
     date_bounds,
     empty_frame,
@@ -175,7 +176,7 @@ class YahooSource:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
         if frame.empty:
             detail = " | ".join(errors[:3]) if errors else "yfinance returned an empty frame"
-            raise SourceError(
+            raise SourceUnavailable(
                 f"yahoo source: no data for {wanted} ({lo.date()}..{hi.date()}) after "
                 f"{self.retries} attempt(s); is the network up and Yahoo Finance reachable? "
                 f"yfinance said: {detail}. Retry later, or use VOLCAST_SOURCE=csv/synthetic."

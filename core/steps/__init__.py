@@ -4,7 +4,7 @@ Each step reads what it needs from the lake, validates, and writes whole partiti
 violation raises before anything of that step is written. Each returns a JSON-ready summary.
 """
 
-from core.steps.context import Context, IngestError, NoModelError, lake_source
+from core.steps.context import Context, IngestError, NoModelError, StaleDataError, lake_source
 from core.steps.data import (
     backfill,
     check_complete,
@@ -22,6 +22,7 @@ from core.steps.model import (
     model_registry,
     promote,
     serving_version,
+    store_evaluation,
     train,
     training_table,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "Context",
     "IngestError",
     "NoModelError",
+    "StaleDataError",
     "backfill",
     "canary_check",
     "check_complete",
@@ -46,6 +48,7 @@ __all__ = [
     "promote",
     "run_main_job",
     "serving_version",
+    "store_evaluation",
     "train",
     "training_table",
 ]

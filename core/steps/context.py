@@ -18,6 +18,10 @@ class IngestError(RuntimeError):
     """The source did not deliver complete data for the requested days; nothing was written."""
 
 
+class StaleDataError(IngestError):
+    """The source has not (yet) published every requested day: a later retry may succeed."""
+
+
 class NoModelError(RuntimeError):
     """No model is promoted (or pinned) yet: nothing can be scored."""
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from core import contracts
-from core.calendar import DateLike, shift_trading_days, trading_days
+from core.calendar import DateLike, shift_trading_days, to_day, trading_days
 from core.config import SYMBOLS
 from core.features import LOOKBACK_SESSIONS, build_features
 from core.labels import HORIZON_SESSIONS, build_labels
@@ -18,6 +18,7 @@ from core.steps.context import (
     SOURCE_MARKER,
     Context,
     IngestError,
+    StaleDataError,
     session_range,
     step_summary,
 )
@@ -39,7 +40,7 @@ def _claim_lake_for(ctx: Context, source: MarketSource) -> None:
 
 
 def check_complete(raw: pd.DataFrame, days: pd.DatetimeIndex, symbols: Sequence[str]) -> dict:
-    """Raise IngestError if a symbol lacks a requested day after its first available day.
+    """Raise StaleDataError if a symbol lacks a requested day after its first available day.
 
     Days before a symbol's first row are its pre-inception history (VIX3M starts in 2009) and
     are reported, not failed; a symbol with no row at all, or a gap, is stale or broken data.
@@ -61,7 +62,7 @@ def check_complete(raw: pd.DataFrame, days: pd.DatetimeIndex, symbols: Sequence[
         if have.min() > days[0]:
             inception[symbol] = have.min().date().isoformat()
     if problems:
-        raise IngestError(
+        raise StaleDataError(
             "incomplete or stale market data, nothing written:\n  " + "\n  ".join(problems)
         )
     return inception
@@ -73,13 +74,18 @@ def ingest(
     end: DateLike,
     source: MarketSource | None = None,
     progress: bool = False,
+    known_until: DateLike | None = None,
 ) -> dict:
-    """Download raw bars for [start, end] and store them as immutable raw.market partitions."""
+    """Download raw bars for [start, end] and store them as immutable raw.market partitions.
+
+    ``known_until`` (a later day) widens the download, not the write: a chunk of an older
+    range then tells a series that had not started yet (VIX3M before 2009) from a gap.
+    """
     days = session_range(start, end)
     source = source or get_source(ctx.settings)
-    raw = source.fetch(SYMBOLS, days[0], days[-1])
+    raw = source.fetch(SYMBOLS, days[0], max(days[-1], to_day(known_until or days[-1])))
     inception = check_complete(raw, days, SYMBOLS)
-    raw = contracts.validate(contracts.RAW_MARKET, raw)
+    raw = contracts.validate(contracts.RAW_MARKET, raw.loc[raw["date"] <= days[-1]])
     _claim_lake_for(ctx, source)
     report = ctx.lake.write_partitions(contracts.RAW_MARKET, raw, progress=progress)
     return step_summary(

@@ -173,9 +173,10 @@ def infer(ctx: Context, start: DateLike, end: DateLike) -> dict:
     return summary
 
 
-def latest_forecast(ctx: Context) -> dict:
-    """The newest stored prediction, for people: value, drivers, model, data source."""
-    days = ctx.lake.partitions(contracts.PREDICTIONS)
+def latest_forecast(ctx: Context, day: DateLike | None = None) -> dict:
+    """The stored prediction for ``day`` (default: the newest), for people: value, drivers,
+    model, data source; {} when there is none."""
+    days = ctx.lake.partitions(contracts.PREDICTIONS, day, day)
     if not days:
         return {}
     row = ctx.lake.read(contracts.PREDICTIONS, days[-1], days[-1]).iloc[0]
@@ -228,3 +229,17 @@ def evaluate(
     report["shap_importance_top10"] = importance.head(10).round(6).to_dict()
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, default=str))
     return report
+
+
+EVALUATION_FILES = ("evaluation.json", "forecasts.png", "shap_importance.png")
+
+
+def store_evaluation(ctx: Context, out_dir: Path, name: str) -> dict[str, str]:
+    """Copy an evaluation's files into the lake (artifacts/evaluation/<name>/) and return
+    each file's address there, so a run on a short-lived container leaves them behind."""
+    stored = {}
+    for file in EVALUATION_FILES:
+        key = f"artifacts/evaluation/{name}/{file}"
+        ctx.lake.put_bytes(key, (out_dir / file).read_bytes())
+        stored[file] = f"{ctx.lake.uri.rstrip('/')}/{key}"
+    return stored

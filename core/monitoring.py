@@ -1,0 +1,71 @@
+"""Operational figures: how fresh the predictions are, as CloudWatch Embedded Metric Format.
+
+An EMF record is one JSON log line; CloudWatch Logs turns it into metrics without an API call
+or a credential, and locally it is just a readable line in the logs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import pandas as pd
+
+from core import contracts
+from core.calendar import latest_trading_day, trading_days
+from core.steps.context import Context
+
+NAMESPACE = "Volcast"
+
+
+def emf_record(
+    dimensions: Mapping[str, str],
+    metrics: Mapping[str, tuple[float, str]],
+    namespace: str = NAMESPACE,
+    timestamp_ms: int | None = None,
+) -> dict:
+    """One EMF record; ``metrics`` maps a name to (value, unit), e.g. (3.2, "Milliseconds")."""
+    items = metrics.items()
+    return {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": namespace,
+                    "Dimensions": [list(dimensions)],
+                    "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in items],
+                }
+            ],
+        },
+        **dimensions,
+        **{name: value for name, (value, _) in metrics.items()},
+    }
+
+
+def prediction_freshness(ctx: Context, now: pd.Timestamp | None = None) -> dict:
+    """How many sessions the newest predictions_daily partition lags the latest closed session.
+
+    0 means the latest closed session has its forecast. With no predictions at all, the lag
+    counts every session since the configured history start: as stale as it gets.
+    """
+    latest = latest_trading_day(now)
+    stored = ctx.lake.partitions(contracts.PREDICTIONS)
+    newest = stored[-1] if stored else None
+    if newest is None:
+        lag = len(trading_days(ctx.settings.history_start, latest))
+    else:  # sessions after the newest forecast, up to and including the latest
+        lag = max(len(trading_days(newest, latest)) - 1, 0)
+    return {
+        "latest_trading_day": latest.date().isoformat(),
+        "newest_prediction": newest.date().isoformat() if newest is not None else None,
+        "stale_sessions": int(lag),
+        "fresh": lag == 0,
+    }
+
+
+def freshness_metric(freshness: Mapping[str, object]) -> dict:
+    """The EMF record the "predictions missing by 08:00" alarm reads (Maximum > 0 = stale)."""
+    return emf_record(
+        {"Service": "pipeline"},
+        {"PredictionsStaleSessions": (float(freshness["stale_sessions"]), "Count")},
+    )

@@ -1,0 +1,206 @@
+"""What the API serves from: one immutable snapshot of model, features and stored predictions.
+
+A request reads ``holder.state`` once and works on that snapshot only, so a refresh that swaps
+in a new snapshot (new model, new partitions) never changes what a request in flight sees.
+
+Two kinds of traffic:
+- by date: the stored prediction (predictions_daily, written by the infer step with the same
+  model version) is a lookup; a date with features but no stored prediction of this version is
+  scored once (SHAP included) and kept in the snapshot's per-version cache.
+- a posted feature vector: numpy only, one SHAP call. The forecast is derived from that call
+  (expected value + sum of contributions == raw prediction, exactly), so the request pays for
+  SHAP and not for a separate predict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from core.explain import Driver, rank_drivers
+from core.models.candidate import CandidateModel
+from core.models.inference import STORED_DRIVERS
+
+
+class NoFeaturesError(LookupError):
+    """No features_daily row for the requested date (not a session, or not built yet)."""
+
+
+class FeatureVectorError(ValueError):
+    """A posted feature vector does not fit the model: names the offending features."""
+
+    def __init__(self, unknown: list[str], missing: list[str], non_finite: list[str]):
+        self.unknown, self.missing, self.non_finite = unknown, missing, non_finite
+        parts = []
+        if unknown:
+            parts.append(f"unknown features {unknown}")
+        if missing:
+            parts.append(f"missing features {missing}")
+        if non_finite:
+            parts.append(f"non-finite values for {non_finite}")
+        super().__init__("; ".join(parts))
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """One answer: the forecast and its top drivers (largest |shap| first)."""
+
+    as_of: dt.date | None
+    rv_5d_hat: float
+    top_drivers: list[Driver]
+    model_version: str
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """A loaded model version and what scoring a row needs, precomputed once."""
+
+    version: str
+    model: CandidateModel
+    created_at: str | None
+    loaded_at: dt.datetime
+    names: tuple[str, ...] = field(init=False)
+    positions: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(self.model.feature_names or ())
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "positions", {n: i for i, n in enumerate(names)})
+
+    def score_row(self, row: NDArray[np.float64], k: int = STORED_DRIVERS) -> tuple[float, list]:
+        """(rv_5d_hat, top k drivers) of one row in ``names`` order: one SHAP call."""
+        matrix = row.reshape(1, -1)
+        contributions, expected = self.model.shap_values(matrix)
+        vol = float(self.model.vol_from_raw(expected + float(contributions[0].sum())))
+        return vol, rank_drivers(self.names, matrix, contributions, k)[0]
+
+    def row_from_mapping(self, values: Mapping[str, float]) -> NDArray[np.float64]:
+        """The model's input row from a name -> value mapping; FeatureVectorError if it does not
+        fit (every problem named at once, so one correction fixes the request)."""
+        unknown = sorted(n for n in values if n not in self.positions)
+        missing = [n for n in self.names if n not in values]
+        non_finite = [
+            n for n, v in values.items() if n in self.positions and not _is_finite_number(v)
+        ]
+        if unknown or missing or non_finite:
+            raise FeatureVectorError(unknown, missing, non_finite)
+        return np.fromiter((values[n] for n in self.names), np.float64, count=len(self.names))
+
+
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """features_daily in memory: one float row per date, in ``columns`` order."""
+
+    columns: tuple[str, ...] = ()
+    rows: dict[dt.date, NDArray[np.float64]] = field(default_factory=dict)
+    newest: dt.date | None = None
+
+    def extended(self, frame: pd.DataFrame) -> FeatureTable:
+        """A new table with ``frame``'s rows (a features_daily read) added or replaced."""
+        if frame.empty:
+            return self
+        columns = tuple(c for c in frame.columns if c != "date")
+        if self.rows and columns != self.columns:
+            # A new feature set: rebuild every row on the union is not possible from here, so
+            # the caller re-reads the whole table (see ServingHolder).
+            raise ValueError("features_daily columns changed")
+        matrix = frame.loc[:, list(columns)].to_numpy(dtype=np.float64)
+        days = [d.date() for d in pd.DatetimeIndex(frame["date"])]
+        rows = {**self.rows, **dict(zip(days, matrix, strict=True))}
+        return FeatureTable(columns, rows, max(rows))
+
+    def selector(self, names: tuple[str, ...]) -> NDArray[np.intp] | None:
+        """Positions of ``names`` in this table's columns; None when some are absent."""
+        index = {c: i for i, c in enumerate(self.columns)}
+        if not all(n in index for n in names):
+            return None
+        return np.array([index[n] for n in names], dtype=np.intp)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How current the served data is, computed at each refresh (not per request)."""
+
+    checked_at: dt.datetime
+    latest_trading_day: dt.date
+    latest_feature_date: dt.date | None
+    latest_prediction_date: dt.date | None
+    feature_lag_sessions: int | None
+    prediction_lag_sessions: int | None
+
+
+@dataclass(frozen=True)
+class ServingState:
+    """One immutable snapshot; ``computed`` is the per-model-version cache of scored dates."""
+
+    model: ServingModel | None
+    features: FeatureTable
+    predictions: dict[dt.date, Forecast]
+    freshness: Freshness
+    no_model_reason: str | None = None
+    computed: dict[dt.date, Forecast] = field(default_factory=dict)
+    selector: NDArray[np.intp] | None = None
+
+    def require_model(self) -> ServingModel:
+        if self.model is None:
+            raise NoModelAvailable(self.no_model_reason or "no model is promoted yet")
+        return self.model
+
+    def resolve_day(self, day: dt.date | None) -> dt.date:
+        """The requested date, or the latest date with features; NoFeaturesError if none."""
+        if day is None:
+            if self.features.newest is None:
+                raise NoFeaturesError("features_daily is empty: no date can be forecast yet")
+            return self.features.newest
+        if day not in self.features.rows:
+            newest = self.features.newest
+            hint = f"latest date with features is {newest}" if newest else "no features yet"
+            raise NoFeaturesError(f"no features for {day.isoformat()} ({hint})")
+        return day
+
+    def known_forecast(self, day: dt.date) -> Forecast | None:
+        """The stored or already computed forecast of ``day`` by this version, if any."""
+        model = self.require_model()
+        stored = self.predictions.get(day)
+        if stored is not None and stored.model_version == model.version:
+            return stored
+        return self.computed.get(day)
+
+    def compute_forecast(self, day: dt.date) -> Forecast:
+        """Score ``day`` from its features (CPU: SHAP) and cache it for this version."""
+        model = self.require_model()
+        if self.selector is None:
+            raise NoModelAvailable(
+                f"model {model.version} needs features that features_daily lacks: "
+                f"{[n for n in model.names if n not in self.features.columns]}"
+            )
+        row = self.features.rows[day][self.selector]
+        vol, drivers = model.score_row(row)
+        forecast = Forecast(day, vol, drivers, model.version)
+        self.computed[day] = forecast  # same value whoever computes it first: no lock needed
+        return forecast
+
+    def forecast_for_date(self, day: dt.date | None) -> Forecast:
+        """Lookup, else compute: what a dated request gets."""
+        resolved = self.resolve_day(day)
+        return self.known_forecast(resolved) or self.compute_forecast(resolved)
+
+    def score_vector(self, values: Mapping[str, float]) -> Forecast:
+        """Forecast and drivers of a posted feature vector (CPU: one SHAP call)."""
+        model = self.require_model()
+        vol, drivers = model.score_row(model.row_from_mapping(values))
+        return Forecast(None, vol, drivers, model.version)
+
+
+class NoModelAvailable(RuntimeError):
+    """Nothing to score with: no version promoted (or the pinned/pointed one cannot load)."""

@@ -1,0 +1,74 @@
+"""The evening chain: ingest -> features -> infer, as flows of their own and chained in `daily`.
+
+A task that fails (after its retries, for transient errors) fails its flow, and nothing after
+it runs: a contract violation in ingest leaves features and predictions untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow, get_run_logger
+from prefect.states import Completed
+
+from core.calendar import is_trading_day
+from flows import artifacts, tasks
+from flows.runtime import context, dated_run_name, day_range, trading_day_or_latest
+
+
+@flow(name="ingest", flow_run_name=dated_run_name("ingest"))
+def ingest(
+    day: dt.date | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    source: str | None = None,
+    csv_dir: str | None = None,
+) -> dict:
+    """Raw daily bars into raw.market (immutable partitions)."""
+    lo, hi = day_range(day, start, end)
+    return tasks.ingest(context(source, csv_dir), lo, hi)
+
+
+@flow(name="features", flow_run_name=dated_run_name("features"))
+def features(
+    day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
+) -> list[dict]:
+    """Curated bars, features and the labels that became known, from stored raw bars."""
+    lo, hi = day_range(day, start, end)
+    ctx = context()
+    return [tasks.curate(ctx, lo, hi), tasks.features(ctx, lo, hi), tasks.labels(ctx, lo, hi)]
+
+
+@flow(name="infer", flow_run_name=dated_run_name("infer"))
+def infer(
+    day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
+) -> dict:
+    """predictions_daily with the serving model; publishes the newest day's forecast."""
+    lo, hi = day_range(day, start, end)
+    ctx = context()
+    summary = tasks.infer(ctx, lo, hi)
+    artifacts.publish_forecast(tasks.forecast(ctx, hi))
+    return summary
+
+
+@flow(name="daily", flow_run_name=dated_run_name("daily"))
+def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | None = None):
+    """One evening for one trading day (default: the latest closed session)."""
+    day = trading_day_or_latest(day)
+    if not is_trading_day(day):
+        message = f"{day} is not an XNYS trading day: nothing to ingest, nothing to forecast"
+        get_run_logger().info(message)
+        return Completed(message=message, data={"day": day.isoformat(), "skipped": message})
+    ctx = context(source, csv_dir)
+    summaries = [
+        tasks.ingest(ctx, day, day),
+        tasks.curate(ctx, day, day),
+        tasks.features(ctx, day, day),
+        tasks.labels(ctx, day, day),
+    ]
+    if tasks.serving_version(ctx) is None:
+        get_run_logger().warning("no model promoted yet: features written, no forecast")
+        return [*summaries, {"step": "infer", "skipped": "no model promoted yet"}]
+    summaries.append(tasks.infer(ctx, day, day))
+    artifacts.publish_forecast(tasks.forecast(ctx, day))
+    return summaries

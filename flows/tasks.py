@@ -1,0 +1,84 @@
+"""Prefect tasks: each calls exactly one core.steps function and retries only what is transient."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+
+from core import steps
+from core.monitoring import prediction_freshness
+from core.steps.chunks import Chunk, Phase, run_chunk
+from flows.runtime import transient_retries
+
+RETRY = transient_retries()
+NO_RETRY: dict[str, Any] = {**RETRY, "retries": 0}  # training is not transient-prone, and costly
+
+
+@task(name="ingest", **RETRY)
+def ingest(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
+    return steps.ingest(ctx, start, end)
+
+
+@task(name="curate", **RETRY)
+def curate(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
+    return steps.curate_market(ctx, start, end)
+
+
+@task(name="features", **RETRY)
+def features(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
+    return steps.features(ctx, start, end)
+
+
+@task(name="labels", **RETRY)
+def labels(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
+    return steps.labels(ctx, start, end)
+
+
+@task(name="serving-version", **RETRY)
+def serving_version(ctx: steps.Context) -> str | None:
+    return steps.serving_version(ctx)
+
+
+@task(name="infer", **RETRY)
+def infer(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
+    return steps.infer(ctx, start, end)
+
+
+@task(name="forecast", **RETRY)
+def forecast(ctx: steps.Context, day: dt.date) -> dict:
+    return steps.latest_forecast(ctx, day)
+
+
+@task(name="train", **NO_RETRY)
+def train(ctx: steps.Context, asof: dt.date | None) -> dict:
+    return steps.train(ctx, asof)
+
+
+@task(name="canary", **RETRY)
+def canary(ctx: steps.Context, version: str, previous: str | None) -> dict:
+    return steps.canary_check(ctx, version, previous)
+
+
+@task(name="evaluate", **NO_RETRY)
+def evaluate(ctx: steps.Context, out_dir: Path, start: dt.date, refit_every: int) -> dict:
+    return steps.evaluate(ctx.settings, out_dir, start, refit_every)
+
+
+@task(name="store-evaluation", **RETRY)
+def store_evaluation(ctx: steps.Context, out_dir: Path, name: str) -> dict[str, str]:
+    return steps.store_evaluation(ctx, out_dir, name)
+
+
+@task(name="backfill-chunk", task_run_name="{phase}-{chunk.start}..{chunk.end}", **RETRY)
+def backfill_chunk(
+    ctx: steps.Context, phase: Phase, chunk: Chunk, known_until: dt.date | None = None
+) -> dict:
+    return run_chunk(ctx, phase, chunk, known_until=known_until)
+
+
+@task(name="freshness", **RETRY)
+def freshness(ctx: steps.Context) -> dict:
+    return prediction_freshness(ctx)

@@ -1,0 +1,64 @@
+"""Model flows: weekly training behind the gate, the canary, and the long backtest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+
+from core import steps
+from flows import artifacts, tasks
+from flows.runtime import context, dated_run_name
+
+
+class CanaryFailed(RuntimeError):
+    """A model failed its canary: it must not serve, and the run should show red."""
+
+
+@flow(name="train", flow_run_name=dated_run_name("train"))
+def train(asof: dt.date | None = None) -> dict:
+    """Candidate + baselines + gate. A refused candidate is a normal, completed run (the
+    artifact says why); a gate-passing candidate that fails its canary fails the run."""
+    summary = tasks.train(context(), asof)
+    artifacts.publish_train(summary)
+    get_run_logger().info("gate: %s", summary["gate"]["reason"])
+    if not summary.get("canary", {"passed": True})["passed"]:
+        raise CanaryFailed(f"{summary['version']} failed its canary: {summary['canary']}")
+    return summary
+
+
+@flow(name="canary", flow_run_name=dated_run_name("canary"))
+def canary(version: str | None = None) -> dict:
+    """Re-score the last feature days with ``version`` (default: the serving one) as served.
+
+    Compared with production when checking another version; production alone is checked for
+    finite, plausible forecasts.
+    """
+    ctx = context()
+    current = tasks.serving_version(ctx)
+    version = version or current
+    if version is None:
+        raise steps.NoModelError("no model is promoted yet: nothing to check")
+    result = tasks.canary(ctx, version, current if current != version else None)
+    if not result["passed"]:
+        raise CanaryFailed(f"{version} failed its canary: {result['reason']}")
+    return result
+
+
+@flow(name="evaluate", flow_run_name=dated_run_name("evaluate"))
+def evaluate(
+    start: dt.date = dt.date(2012, 1, 3),
+    refit_every: int = 21,
+    source: str | None = None,
+    csv_dir: str | None = None,
+) -> dict:
+    """Walk-forward backtest from the source; charts are stored in the lake and linked."""
+    ctx = context(source, csv_dir)
+    with tempfile.TemporaryDirectory(prefix="volcast-eval-") as tmp:
+        report = tasks.evaluate(ctx, Path(tmp), start, refit_every)
+        name = f"{report['end']}-refit{refit_every}"
+        stored = tasks.store_evaluation(ctx, Path(tmp), name)
+    artifacts.publish_evaluation(report, stored)
+    return {"stored": stored, "improvement_pct": report["improvement_pct"]}
