@@ -48,3 +48,9 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(
         30.0, ge=0.0, le=3600.0, description="First retry delay; doubles on every retry."
     )
+    serving_refresh_seconds: float = Field(
+        30.0,
+        gt=0.0,
+        le=3600.0,
+        description="How often the API polls the PRODUCTION pointer and new partitions.",
+    )

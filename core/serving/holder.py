@@ -1,0 +1,238 @@
+"""Loading the serving snapshot from the lake and keeping it current without a restart.
+
+``ServingHolder.state`` is one reference to an immutable ServingState. ``refresh`` polls what
+can change (the PRODUCTION pointer or the pin, new features_daily and predictions_daily
+partitions), builds a new snapshot off to the side and swaps the reference: a Python attribute
+assignment is atomic, so a request sees the old snapshot or the new one, never a mix, and no
+request waits for a load. A refresh that fails (a pointer to a missing version, S3 down) keeps
+the current snapshot and records the error for /health.
+
+A poll costs one small GET (the pointer) plus two listings of partitions newer than the newest
+one held (on a local folder: a stat per candidate session since then).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+import threading
+from dataclasses import replace
+
+import pandas as pd
+
+from core import contracts
+from core.calendar import latest_trading_day, trading_days
+from core.config import Settings
+from core.explain import Driver
+from core.lake import Lake
+from core.models.candidate import CandidateModel
+from core.models.registry import POINTER_KEY, ModelRegistry
+from core.serving.state import FeatureTable, Forecast, Freshness, ServingModel, ServingState
+
+log = logging.getLogger(__name__)
+
+#: One CatBoost thread per scoring call: a server runs one worker process per core, and one
+#: row's SHAP does not get faster with more threads (measured), it only contends.
+SERVING_THREADS = 1
+#: How far past the newest partition a poll looks for new ones (calendar days).
+_POLL_HORIZON_DAYS = 400
+#: The pointer token before the first poll: differs from every real token, None included.
+_NEVER_POLLED = object()
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _lag_sessions(newest: dt.date | None, latest: dt.date) -> int | None:
+    """Sessions after ``newest`` up to ``latest`` (0 = current); None when nothing is stored."""
+    if newest is None:
+        return None
+    return len(trading_days(newest + dt.timedelta(days=1), latest))
+
+
+class ServingHolder:
+    """Owns the current ServingState and its refresh (see the module docstring)."""
+
+    def __init__(self, settings: Settings, lake: Lake | None = None):
+        self.settings = settings
+        self.lake = lake or Lake(settings.lake_uri, settings.aws_endpoint_url)
+        self.registry = ModelRegistry(self.lake)
+        self.last_refresh_at: dt.datetime | None = None
+        self.last_refresh_error: str | None = None
+        self._token: object = _NEVER_POLLED
+        self._lock = threading.Lock()  # one refresh at a time (poll thread vs. an explicit call)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._state = self._empty_state()
+
+    @property
+    def state(self) -> ServingState:
+        return self._state
+
+    # -- refresh ------------------------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Poll the lake and swap in a new snapshot if anything changed; True if it did.
+
+        Never raises: an error keeps the current snapshot and is kept in last_refresh_error.
+        """
+        with self._lock:
+            try:
+                changed = self._refresh()
+                self.last_refresh_error = None
+                return changed
+            except Exception as exc:
+                self.last_refresh_error = f"{type(exc).__name__}: {exc}"
+                log.exception("serving refresh failed; still serving the previous snapshot")
+                if self._state.model is None:
+                    reason = f"no model could be loaded: {self.last_refresh_error}"
+                    self._state = replace(self._state, no_model_reason=reason)
+                return False
+            finally:
+                self.last_refresh_at = _utcnow()
+
+    def _refresh(self) -> bool:
+        current = self._state
+        model, reason, model_changed = self._poll_model(current)
+        features = self._poll_features(current.features)
+        predictions = self._poll_predictions(current.predictions)
+        freshness = self._freshness(features, predictions)
+        changed = (
+            model_changed
+            or features is not current.features
+            or predictions is not current.predictions
+        )
+        selector = current.selector
+        if changed:
+            selector = features.selector(model.names) if model is not None else None
+        self._state = replace(
+            current,
+            model=model,
+            no_model_reason=reason,
+            features=features,
+            predictions=predictions,
+            freshness=freshness,
+            selector=selector,
+            # a new version starts an empty cache; the same version keeps what it computed
+            computed={} if model_changed else current.computed,
+        )
+        if model_changed:
+            log.info("serving model %s", model.version if model else None)
+        return changed
+
+    def _poll_model(self, current: ServingState) -> tuple[ServingModel | None, str | None, bool]:
+        pinned = self.settings.model_version
+        token: bytes | str | None = pinned or self._pointer_bytes()
+        if token == self._token and (current.model is not None or token is None):
+            return current.model, current.no_model_reason, False
+        version = self.registry.resolve(pinned)
+        if version is None:
+            self._token = token
+            changed = current.model is not None
+            return None, "no model is promoted yet (artifacts/model/PRODUCTION is absent)", changed
+        if current.model is not None and current.model.version == version:
+            self._token = token  # the pointer was rewritten to the same version
+            return current.model, None, False
+        loaded = self._load_model(version)
+        self._token = token
+        return loaded, None, True
+
+    def _pointer_bytes(self) -> bytes | None:
+        try:
+            return self.lake.get_bytes(POINTER_KEY)
+        except FileNotFoundError:
+            return None
+
+    def _load_model(self, version: str) -> ServingModel:
+        meta = self.registry.show(version)
+        with tempfile.TemporaryDirectory(prefix="volcast-serving-") as folder:
+            self.registry.materialize(version, folder)
+            model = CandidateModel.load(folder, thread_count=SERVING_THREADS)
+        return ServingModel(version, model, meta.get("created_at"), _utcnow())
+
+    def _new_days(self, table: str, newest: dt.date | None) -> list[pd.Timestamp]:
+        if newest is None:
+            return self.lake.partitions(table)
+        start = newest + dt.timedelta(days=1)
+        return self.lake.partitions(table, start, start + dt.timedelta(days=_POLL_HORIZON_DAYS))
+
+    def _poll_features(self, table: FeatureTable) -> FeatureTable:
+        days = self._new_days(contracts.FEATURES, table.newest)
+        if not days:
+            return table
+        frame = self.lake.read(contracts.FEATURES, days[0], days[-1])
+        columns = tuple(c for c in frame.columns if c != "date")
+        if table.rows and columns != table.columns:
+            log.info("features_daily columns changed: re-reading the whole table")
+            return FeatureTable().extended(self.lake.read(contracts.FEATURES))
+        return table.extended(frame)
+
+    def _poll_predictions(self, stored: dict[dt.date, Forecast]) -> dict[dt.date, Forecast]:
+        days = self._new_days(contracts.PREDICTIONS, max(stored) if stored else None)
+        if not days:
+            return stored
+        frame = self.lake.read(contracts.PREDICTIONS, days[0], days[-1])
+        added = {
+            day.date(): Forecast(day.date(), float(vol), _drivers(drivers), str(version))
+            for day, vol, drivers, version in zip(
+                pd.DatetimeIndex(frame["date"]),
+                frame["rv_5d_hat"].to_numpy(),
+                frame["top_drivers"],
+                frame["model_version"],
+                strict=True,
+            )
+        }
+        return {**stored, **added}
+
+    def _freshness(
+        self, features: FeatureTable, predictions: dict[dt.date, Forecast]
+    ) -> Freshness:
+        latest = latest_trading_day().date()
+        newest_prediction = max(predictions) if predictions else None
+        return Freshness(
+            checked_at=_utcnow(),
+            latest_trading_day=latest,
+            latest_feature_date=features.newest,
+            latest_prediction_date=newest_prediction,
+            feature_lag_sessions=_lag_sessions(features.newest, latest),
+            prediction_lag_sessions=_lag_sessions(newest_prediction, latest),
+        )
+
+    def _empty_state(self) -> ServingState:
+        return ServingState(
+            model=None,
+            features=FeatureTable(),
+            predictions={},
+            freshness=Freshness(_utcnow(), latest_trading_day().date(), None, None, None, None),
+            no_model_reason="not loaded yet",
+        )
+
+    # -- background polling -------------------------------------------------------------------
+    def start(self, interval_s: float) -> None:
+        """Poll every ``interval_s`` seconds in a daemon thread until ``stop``."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._poll_loop, args=(interval_s,), name="volcast-refresh", daemon=True
+        )
+        self._thread.start()
+
+    def _poll_loop(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.refresh()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+
+def _drivers(stored: list[dict]) -> list[Driver]:
+    """predictions_daily drivers (dicts from Arrow structs) as plain, typed dicts."""
+    return [
+        {"feature": str(d["feature"]), "value": float(d["value"]), "shap": float(d["shap"])}
+        for d in stored
+    ]
