@@ -20,3 +20,17 @@ def raw_market_frame(start: str, end: str, seed: int = 0) -> pd.DataFrame:
 
 def only_day(frame: pd.DataFrame, day: str) -> pd.DataFrame:
     return frame.loc[frame["date"] == pd.Timestamp(day)].reset_index(drop=True)
+
+
+def write_csv_folder(raw: pd.DataFrame, folder) -> None:
+    """raw.market rows as vendor exports: Yahoo CSVs for ETFs, CBOE CSVs for the indices."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for symbol, rows in raw.groupby("symbol"):
+        table = rows.sort_values("date").assign(Date=rows["date"].dt.strftime("%Y-%m-%d"))
+        if symbol in ("VIX", "VIX3M"):
+            out = table[["Date", "open", "high", "low", "close"]]
+            out.columns = ["DATE", "OPEN", "HIGH", "LOW", "CLOSE"]
+        else:
+            out = table[["Date", "open", "high", "low", "close", "adj_close", "volume"]]
+            out.columns = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
+        out.to_csv(folder / f"{symbol}.csv", index=False, float_format="%.10g")
