@@ -31,9 +31,20 @@ run: $(STAMP)
 test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+# ruff, then the image and workflow linters (actionlint runs shellcheck on every `run:` script).
+lint: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(TOOLS)/bin/hadolint docker/Dockerfile
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" actionlint
+
+## The images' pins: every Python package at the version the project venv resolved.
+.PHONY: docker-constraints
+docker-constraints: $(STAMP)
+	{ echo '# Versions the images install (pip freeze of the project venv; a superset is harmless).'; \
+	  echo '# Regenerate with `make docker-constraints` after changing pins in pyproject.toml:'; \
+	  echo '# tests/infra/test_docker.py fails while the two disagree.'; \
+	  $(BIN)/python -m pip freeze --exclude-editable; } > docker/constraints.txt
 
 ## Benchmarks print JSON figures; see docs/benchmarks.md.
 bench: $(STAMP)
