@@ -44,7 +44,8 @@ docker-constraints: $(STAMP)
 	{ echo '# Versions the images install (pip freeze of the project venv; a superset is harmless).'; \
 	  echo '# Regenerate with `make docker-constraints` after changing pins in pyproject.toml:'; \
 	  echo '# tests/infra/test_docker.py fails while the two disagree.'; \
-	  $(BIN)/python -m pip freeze --exclude-editable; } > docker/constraints.txt
+	  $(BIN)/python -m pip list --format=freeze --exclude-editable \
+	    --exclude pip --exclude setuptools --exclude wheel; } > docker/constraints.txt
 
 ## Benchmarks print JSON figures; see docs/benchmarks.md.
 bench: $(STAMP)

@@ -223,6 +223,12 @@ def test_api_image_env_makes_gunicorn_listen_on_all_interfaces(
     assert "0.0.0.0:8000" in done.stdout, f"gunicorn binds {done.stdout.strip()}"
 
 
+def _local_env(**extra: str) -> dict[str, str]:
+    """The environment without proxy settings: requests stay on 127.0.0.1."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    return {**env, "NO_PROXY": "*", "no_proxy": "*", **extra}
+
+
 class _Health(http.server.BaseHTTPRequestHandler):
     status = 200
     paths: list[str] = []  # noqa: RUF012 - one server per test, reset by the fixture
@@ -260,7 +266,7 @@ def test_api_healthcheck_follows_health_endpoint(
     port, handler = health_server
     handler.status = status
     done = subprocess.run(
-        [sys.executable, *argv[1:]], env={**os.environ, "PORT": str(port)},
+        [sys.executable, *argv[1:]], env=_local_env(PORT=str(port)),
         capture_output=True, timeout=30,
     )  # fmt: skip
     assert (done.returncode == 0) is healthy, f"/health {status} -> exit {done.returncode}"
