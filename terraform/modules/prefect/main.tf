@@ -1,0 +1,153 @@
+# Prefect Cloud side of the batch: the ECS push work pool whose base job template points at
+# this environment's cluster, roles, subnets and Spot capacity; one Prefect variable per
+# deployment family holding its task role ARN (prefect.yaml reads them); automations that
+# notify on failed flow runs; and the Prefect API key in Secrets Manager, which ECS injects
+# into flow containers as PREFECT_API_KEY (never as a plain environment variable).
+
+data "aws_region" "current" {}
+
+# ---------------------------------------------------------------------------------------------
+# The Prefect API key, stored write-only (never in state or plan).
+# ---------------------------------------------------------------------------------------------
+resource "aws_secretsmanager_secret" "prefect_api_key" {
+  #checkov:skip=CKV2_AWS_57:Prefect API keys are issued and rotated in Prefect Cloud; rotation = a new key in CI's secret and prefect_api_key_version + 1 (docs/security.md)
+  name                    = var.prefect_api_key_secret_name
+  description             = "Prefect Cloud API key the flow containers use (injected by ECS as PREFECT_API_KEY)."
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = 7
+  tags                    = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "prefect_api_key" {
+  secret_id                = aws_secretsmanager_secret.prefect_api_key.id
+  secret_string_wo         = var.prefect_api_key
+  secret_string_wo_version = var.prefect_api_key_version
+}
+
+# ---------------------------------------------------------------------------------------------
+# Credentials the push pool uses to call ECS (the bounded IAM user of modules/iam).
+# ---------------------------------------------------------------------------------------------
+resource "prefect_block" "aws_credentials" {
+  name      = "${var.name}-ecs-push"
+  type_slug = "aws-credentials"
+  data = jsonencode({
+    aws_access_key_id     = var.push_access_key_id
+    aws_secret_access_key = var.push_secret_access_key
+    region_name           = data.aws_region.current.region
+  })
+}
+
+# ---------------------------------------------------------------------------------------------
+# Work pool: prefect-aws's default ECS base job template (committed verbatim next to this file
+# and checked against the installed prefect-aws by tests/infra) with this environment's
+# defaults filled in. Deployments override only what differs (image, task role, cpu/memory).
+# ---------------------------------------------------------------------------------------------
+locals {
+  default_template = jsondecode(file("${path.module}/ecs-push-default-base-job-template.json"))
+
+  job_variable_defaults = {
+    aws_credentials            = { "$ref" = { block_document_id = prefect_block.aws_credentials.id } }
+    cluster                    = var.cluster_arn
+    vpc_id                     = var.vpc_id
+    launch_type                = var.capacity_provider
+    capacity_provider_strategy = [{ capacityProvider = var.capacity_provider, weight = 1, base = 0 }]
+    network_configuration = {
+      subnets        = var.subnet_ids
+      securityGroups = var.security_group_ids
+      assignPublicIp = "ENABLED" # no NAT gateway: the task reaches ECR and Prefect Cloud directly
+    }
+    execution_role_arn         = var.execution_role_arn
+    task_role_arn              = var.default_task_role_arn
+    cpu                        = var.flow_cpu
+    memory                     = var.flow_memory
+    prefect_api_key_secret_arn = aws_secretsmanager_secret.prefect_api_key.arn
+    configure_cloudwatch_logs  = true
+    cloudwatch_logs_options = {
+      awslogs-group        = var.flows_log_group_name
+      awslogs-region       = data.aws_region.current.region
+      awslogs-create-group = "false" # the group exists (modules/ecs); the role may not create groups
+    }
+    container_name                  = "prefect"
+    match_latest_revision_in_family = true
+  }
+
+  base_job_template = {
+    job_configuration = local.default_template.job_configuration
+    variables = merge(local.default_template.variables, {
+      properties = {
+        for name, schema in local.default_template.variables.properties :
+        name => merge(schema, { for k, v in local.job_variable_defaults : "default" => v if k == name })
+      }
+    })
+  }
+}
+
+resource "prefect_work_pool" "ecs" {
+  name              = var.work_pool_name
+  type              = "ecs:push"
+  description       = "volcast ${var.name}: flows on ECS Fargate Spot in ${var.cluster_arn}"
+  paused            = false
+  base_job_template = jsonencode(local.base_job_template)
+}
+
+# prefect.yaml reads the task role of each deployment family from these variables.
+resource "prefect_variable" "task_role_arn" {
+  for_each = var.task_role_arns
+
+  name  = "volcast_task_role_arn_${each.key}"
+  value = each.value
+  tags  = ["volcast", var.name]
+}
+
+# ---------------------------------------------------------------------------------------------
+# Notify on failed, crashed or timed-out flow runs of this work pool.
+# ---------------------------------------------------------------------------------------------
+resource "prefect_block" "email" {
+  count = length(var.notification_emails) > 0 ? 1 : 0
+
+  name      = "${var.name}-alerts-email"
+  type_slug = "email" # Prefect Cloud's built-in email notification block
+  data      = jsonencode({ emails = var.notification_emails })
+}
+
+resource "prefect_block" "slack" {
+  count = var.slack_webhook_url != null ? 1 : 0
+
+  name      = "${var.name}-alerts-slack"
+  type_slug = "slack-webhook"
+  data      = jsonencode({ url = var.slack_webhook_url })
+}
+
+locals {
+  notification_block_ids = concat(prefect_block.email[*].id, prefect_block.slack[*].id)
+}
+
+resource "prefect_automation" "flow_run_failed" {
+  count = length(local.notification_block_ids) > 0 ? 1 : 0
+
+  name        = "${var.name}-flow-run-failed"
+  description = "A flow run of work pool ${var.work_pool_name} failed, crashed or timed out."
+  enabled     = true
+
+  trigger = {
+    event = {
+      posture = "Reactive"
+      expect  = ["prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"]
+      match   = jsonencode({ "prefect.resource.id" = "prefect.flow-run.*" })
+      match_related = jsonencode({
+        "prefect.resource.role" = "work-pool"
+        "prefect.resource.id"   = "prefect.work-pool.${prefect_work_pool.ecs.id}"
+      })
+      for_each  = ["prefect.resource.id"]
+      threshold = 1
+      within    = 0
+    }
+  }
+
+  actions = [for block_id in local.notification_block_ids : {
+    type              = "send-notification"
+    block_document_id = block_id
+    subject           = "[volcast ${var.name}] flow run {{ flow.name }}/{{ flow_run.name }}: {{ flow_run.state.name }}"
+    body              = "Flow run {{ flow.name }}/{{ flow_run.name }} ended {{ flow_run.state.name }}: {{ flow_run.state.message }}\n{{ flow_run|ui_url }}"
+  }]
+}
