@@ -47,6 +47,15 @@ docker-constraints: $(STAMP)
 	  $(BIN)/python -m pip list --format=freeze --exclude-editable \
 	    --exclude pip --exclude setuptools --exclude wheel; } > docker/constraints.txt
 
+## The local stack: Prefect server + process pool + deployments + worker (+ API), on 127.0.0.1.
+.PHONY: up down
+up: $(STAMP)
+	$(BIN)/python -m flows.local_stack up
+
+## Stops exactly what `make up` started (pids in .stack/).
+down:
+	$(BIN)/python -m flows.local_stack down
+
 ## Benchmarks print JSON figures; see docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
