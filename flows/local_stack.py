@@ -83,7 +83,10 @@ def up() -> None:
     print(f"Prefect UI: {urls['prefect_ui']}")
     if "api" in urls:
         print(f"API: {urls['api']}/docs (it answers 503 until a model is promoted)")
-    print("run the evening chain now: .venv/bin/prefect deployment run daily/daily")
+    print(
+        "run the evening chain now: "
+        f"PREFECT_API_URL={env['PREFECT_API_URL']} .venv/bin/prefect deployment run daily/daily"
+    )
 
 
 def down() -> None:
