@@ -246,7 +246,7 @@ class _Health(http.server.BaseHTTPRequestHandler):
 def health_server() -> Iterator[tuple[int, type[_Health]]]:
     _Health.paths = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server.server_address[1], _Health

@@ -249,6 +249,9 @@ def test_deploy_builds_every_service_image_tagged_with_the_commit() -> None:
     )
     # The models' metadata records the commit that trained them.
     assert "VOLCAST_CODE_VERSION=${{ github.sha }}" in build["build-args"]
+    # ECR tags are immutable: a re-run skips the build instead of failing on the push.
+    build_step = uses(images, "docker/build-push-action")[0]
+    assert build_step["if"] == "steps.existing.outputs.found != 'true'"
     assert 'ARG VOLCAST_CODE_VERSION=""' in (REPO / "docker" / "Dockerfile").read_text()
 
 
@@ -313,7 +316,7 @@ def fake_api() -> Iterator[tuple[str, type[_FakeApi]]]:
             pytest.skip(f"{tool} is not installed (GitHub's runners have it)")
     _FakeApi.answer, _FakeApi.requests = (200, {}), []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", _FakeApi
     finally:
@@ -371,6 +374,30 @@ def test_rollback_smoke_test_checks_the_served_version(
     done = _bash(script, tmp_path, API_URL=url, EXPECTED_VERSION="20250103-a1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(api.requests) == 1
+
+
+@pytest.mark.parametrize(("aws_exit", "found"), [(0, "true"), (254, "false")])
+def test_deploy_rerun_reuses_an_image_already_in_ecr(
+    tmp_path: Path, aws_exit: int, found: str
+) -> None:
+    """The check step, run with a stand-in `aws` that answers like describe-images."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    calls = tmp_path / "aws-calls"
+    (fake_bin / "aws").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit {aws_exit}\n')
+    (fake_bin / "aws").chmod(0o755)
+    output = tmp_path / "github-output"
+    script = step_named(load("deploy.yml")["jobs"]["images"], "Image already in ECR?")["run"]
+    done = _bash(
+        script, tmp_path, SERVICE="api", GITHUB_SHA="a" * 40, GITHUB_OUTPUT=str(output),
+        PATH=f"{fake_bin}{os.pathsep}{os.environ['PATH']}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert output.read_text() == f"found={found}\n"
+    assert calls.read_text().split() == [
+        "ecr", "describe-images", "--repository-name", "volcast/api",
+        "--image-ids", f"imageTag={'a' * 40}",
+    ]  # fmt: skip
 
 
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # core/models/registry.py
