@@ -132,13 +132,19 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       filter {
         prefix = rule.value.prefix
       }
+      abort_incomplete_multipart_upload {
+        days_after_initiation = 7
+      }
       transition {
         days          = rule.value.infrequent_access_after_days
         storage_class = "STANDARD_IA"
       }
-      transition {
-        days          = rule.value.glacier_after_days
-        storage_class = rule.value.glacier_storage_class
+      dynamic "transition" {
+        for_each = rule.value.glacier_after_days == null ? [] : [rule.value.glacier_after_days]
+        content {
+          days          = transition.value
+          storage_class = rule.value.glacier_storage_class
+        }
       }
     }
   }

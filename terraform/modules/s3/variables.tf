@@ -22,19 +22,19 @@ variable "transitions" {
   description = <<-EOT
     Storage-class tiers per key prefix: STANDARD_IA after infrequent_access_after_days, then
     glacier_storage_class (GLACIER_IR stays readable in milliseconds, GLACIER needs a restore)
-    after glacier_after_days.
+    after glacier_after_days (null: stay in STANDARD_IA, for data read in bulk every week).
   EOT
   type = list(object({
-    prefix                      = string
+    prefix                       = string
     infrequent_access_after_days = number
-    glacier_after_days          = number
-    glacier_storage_class       = optional(string, "GLACIER_IR")
+    glacier_after_days           = optional(number)
+    glacier_storage_class        = optional(string, "GLACIER_IR")
   }))
   default = []
 
   validation {
     condition = alltrue([for t in var.transitions :
-      t.infrequent_access_after_days >= 30 && t.glacier_after_days >= t.infrequent_access_after_days + 30
+      t.infrequent_access_after_days >= 30 && (t.glacier_after_days == null ? true : t.glacier_after_days >= t.infrequent_access_after_days + 30)
     ])
     error_message = "S3 requires >= 30 days before STANDARD_IA and >= 30 more days in STANDARD_IA before a Glacier class."
   }
