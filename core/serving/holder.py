@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 
 import pandas as pd
@@ -66,6 +67,8 @@ class ServingHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._state = self._empty_state()
+        #: Called with a newly loaded model before it is swapped in; an error aborts the swap.
+        self.before_swap: list[Callable[[ServingModel], None]] = []
 
     @property
     def state(self) -> ServingState:
@@ -145,11 +148,10 @@ class ServingHolder:
             return None
 
     def _load_model(self, version: str) -> ServingModel:
-        meta = self.registry.show(version)
-        with tempfile.TemporaryDirectory(prefix="volcast-serving-") as folder:
-            self.registry.materialize(version, folder)
-            model = CandidateModel.load(folder, thread_count=SERVING_THREADS)
-        return ServingModel(version, model, meta.get("created_at"), _utcnow())
+        loaded = load_serving_model(self.registry, version)
+        for prepare in self.before_swap:
+            prepare(loaded)  # e.g. a scoring process loads it too, before any request needs it
+        return loaded
 
     def _new_days(self, table: str, newest: dt.date | None) -> list[pd.Timestamp]:
         if newest is None:
@@ -185,9 +187,7 @@ class ServingHolder:
         }
         return {**stored, **added}
 
-    def _freshness(
-        self, features: FeatureTable, predictions: dict[dt.date, Forecast]
-    ) -> Freshness:
+    def _freshness(self, features: FeatureTable, predictions: dict[dt.date, Forecast]) -> Freshness:
         latest = latest_trading_day().date()
         newest_prediction = max(predictions) if predictions else None
         return Freshness(
@@ -228,6 +228,15 @@ class ServingHolder:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+
+
+def load_serving_model(registry: ModelRegistry, version: str) -> ServingModel:
+    """A registered version, checked against its sha256s and loaded for one-thread scoring."""
+    meta = registry.show(version)
+    with tempfile.TemporaryDirectory(prefix="volcast-serving-") as folder:
+        registry.materialize(version, folder)
+        model = CandidateModel.load(folder, thread_count=SERVING_THREADS)
+    return ServingModel(version, model, meta.get("created_at"), _utcnow())
 
 
 def _drivers(stored: list[dict]) -> list[Driver]:

@@ -6,10 +6,11 @@ in a new snapshot (new model, new partitions) never changes what a request in fl
 Two kinds of traffic:
 - by date: the stored prediction (predictions_daily, written by the infer step with the same
   model version) is a lookup; a date with features but no stored prediction of this version is
-  scored once (SHAP included) and kept in the snapshot's per-version cache.
-- a posted feature vector: numpy only, one SHAP call. The forecast is derived from that call
-  (expected value + sum of contributions == raw prediction, exactly), so the request pays for
-  SHAP and not for a separate predict.
+  scored once (SHAP included) and kept in the snapshot's per-version cache (``remember``).
+- a posted feature vector: checked and put in model order here (``row_from_mapping``), then
+  scored by ``ServingModel.score_row``: numpy only, one SHAP call. The forecast is derived from
+  that call (expected value + sum of contributions == raw prediction, exactly), so the request
+  pays for SHAP and not for a separate predict.
 """
 
 from __future__ import annotations
@@ -176,30 +177,21 @@ class ServingState:
             return stored
         return self.computed.get(day)
 
-    def compute_forecast(self, day: dt.date) -> Forecast:
-        """Score ``day`` from its features (CPU: SHAP) and cache it for this version."""
+    def row_for_day(self, day: dt.date) -> NDArray[np.float64]:
+        """The model's input row for a date with features (``resolve_day`` first)."""
         model = self.require_model()
         if self.selector is None:
+            lacking = [n for n in model.names if n not in self.features.columns]
             raise NoModelAvailable(
-                f"model {model.version} needs features that features_daily lacks: "
-                f"{[n for n in model.names if n not in self.features.columns]}"
+                f"model {model.version} needs features that features_daily lacks: {lacking}"
             )
-        row = self.features.rows[day][self.selector]
-        vol, drivers = model.score_row(row)
-        forecast = Forecast(day, vol, drivers, model.version)
-        self.computed[day] = forecast  # same value whoever computes it first: no lock needed
-        return forecast
+        return self.features.rows[day][self.selector]
 
-    def forecast_for_date(self, day: dt.date | None) -> Forecast:
-        """Lookup, else compute: what a dated request gets."""
-        resolved = self.resolve_day(day)
-        return self.known_forecast(resolved) or self.compute_forecast(resolved)
-
-    def score_vector(self, values: Mapping[str, float]) -> Forecast:
-        """Forecast and drivers of a posted feature vector (CPU: one SHAP call)."""
-        model = self.require_model()
-        vol, drivers = model.score_row(model.row_from_mapping(values))
-        return Forecast(None, vol, drivers, model.version)
+    def remember(self, forecast: Forecast) -> None:
+        """Keep a computed dated forecast for the rest of this version's life. Whoever computes
+        a date first, the value is the same: a plain dict store needs no lock."""
+        if forecast.as_of is not None:
+            self.computed[forecast.as_of] = forecast
 
 
 class NoModelAvailable(RuntimeError):

@@ -1,0 +1,141 @@
+"""Request and response models of the HTTP API (they are its OpenAPI schema)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from typing_extensions import TypedDict
+
+from core.models.inference import STORED_DRIVERS
+
+#: A posted vector has one value per model feature; this bounds the body, far above any model.
+MAX_POSTED_FEATURES = 500
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date_text(value: object) -> object:
+    """Only YYYY-MM-DD text is a date here (pydantic alone would take 0 as 1970-01-01)."""
+    if value is not None and not (isinstance(value, str) and _ISO_DATE.match(value)):
+        raise ValueError("as_of must be a date as YYYY-MM-DD text, or null")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_text)]
+
+_VECTOR_EXAMPLE = {"vix": 21.3, "rv_cc_22d": 0.18, "spy_ret_5d": -0.012}
+
+
+class PredictRequest(BaseModel):
+    """Either a date (``as_of``, default: the latest date with features) or a feature vector."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"as_of": None, "top_k": 5},
+                {"as_of": "2022-12-30", "top_k": 3},
+                {"features": _VECTOR_EXAMPLE, "top_k": 5},
+            ]
+        },
+    )
+
+    as_of: IsoDate | None = Field(
+        None,
+        description="A date YYYY-MM-DD with features; null (default) = the latest such date.",
+        examples=["2022-12-30"],
+    )
+    features: dict[str, FiniteFloat] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_POSTED_FEATURES,
+        description="A feature vector to score: every model feature by name, finite values "
+        "(GET /version lists the names). Excludes as_of.",
+        examples=[_VECTOR_EXAMPLE],
+    )
+    top_k: int = Field(
+        5,
+        ge=1,
+        le=STORED_DRIVERS,
+        strict=True,
+        description=f"How many SHAP drivers to return (1..{STORED_DRIVERS}).",
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Self:
+        if self.as_of is not None and self.features is not None:
+            raise ValueError("give either as_of or features, not both")
+        return self
+
+
+class Driver(TypedDict):
+    """One feature's contribution, in the model's raw space (log variance).
+
+    A TypedDict, not a model: drivers are plain dicts in core.serving, and serializing them
+    as they are avoids building 5-10 objects per response on the hot path.
+    """
+
+    feature: Annotated[str, Field(examples=["vix"])]
+    value: Annotated[float, Field(description="The feature's value in the scored row.")]
+    shap: Annotated[float, Field(description="SHAP contribution to log variance.")]
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": "2022-12-30",
+                    "rv_5d_hat": 0.1077,
+                    "top_drivers": [
+                        {"feature": "corr_spy_tlt_63d", "value": -0.0666, "shap": -0.2325},
+                        {"feature": "rv_cc_22d", "value": 0.1105, "shap": -0.1257},
+                    ],
+                    "model_version": "20261126T005514Z-d62e85b7",
+                    "regime": None,
+                    "regime_prob": None,
+                }
+            ]
+        }
+    )
+
+    as_of: dt.date | None = Field(description="The forecast's date; null for a posted vector.")
+    rv_5d_hat: float = Field(description="Forecast of the next 5 sessions' annualized vol.")
+    top_drivers: list[Driver] = Field(description="Largest |shap| first.")
+    model_version: str
+    regime: str | None = None
+    regime_prob: float | None = None
+
+
+class ErrorMessage(BaseModel):
+    detail: str = Field(examples=["no features for 2022-12-25 (latest date with features ...)"])
+
+
+class HealthResponse(BaseModel):
+    """200 with status ok when a model is loaded; 503 with status no_model otherwise."""
+
+    status: Literal["ok", "no_model"]
+    detail: str | None = Field(None, description="Why no model is loaded, when none is.")
+    model_version: str | None
+    model_created_at: str | None
+    model_loaded_at: dt.datetime | None
+    latest_trading_day: dt.date
+    latest_feature_date: dt.date | None
+    latest_prediction_date: dt.date | None
+    feature_lag_sessions: int | None = Field(
+        description="Sessions between the latest feature date and the latest closed session."
+    )
+    prediction_lag_sessions: int | None
+    last_refresh_at: dt.datetime | None
+    last_refresh_error: str | None
+
+
+class VersionResponse(BaseModel):
+    api_version: str = Field(description="The volcast package version.")
+    code_version: str = Field(description="Git SHA of the code (VOLCAST_CODE_VERSION in images).")
+    model_version: str | None
+    model_features: list[str] = Field(description="Feature names a posted vector must carry.")
