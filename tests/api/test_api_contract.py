@@ -1,0 +1,232 @@
+"""Every status code of the API on a real lake: 200 (latest, stored, computed, posted), 404,
+422 (each kind of bad input, naming the field), 503 without a model; plus health, version,
+request ids and the EMF access lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core import contracts
+from core.lake import Lake
+from tests.api.conftest import STARLETTE_HTTPX, ServedLake, api_client
+
+pytestmark = pytest.mark.filterwarnings(STARLETTE_HTTPX)
+
+
+def _stored(root: Path, day: str) -> dict:
+    row = Lake(str(root)).read(contracts.PREDICTIONS, day, day).iloc[0]
+    return {"rv_5d_hat": float(row["rv_5d_hat"]), "top_drivers": list(row["top_drivers"])}
+
+
+def _features(root: Path, day: str) -> dict[str, float]:
+    frame = Lake(str(root)).read(contracts.FEATURES, day, day)
+    return {c: float(frame[c].iloc[0]) for c in frame.columns if c != "date"}
+
+
+def test_latest_date_by_default(client: TestClient, served_lake: ServedLake) -> None:
+    response = client.post("/predict", json={})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["as_of"] == served_lake.prepared.last_feature_date
+    assert body["model_version"] == served_lake.version
+    assert len(body["top_drivers"]) == 5
+    assert body["regime"] is None and body["regime_prob"] is None
+    stored = _stored(served_lake.root, body["as_of"])
+    assert body["rv_5d_hat"] == stored["rv_5d_hat"]  # a lookup: the very same number
+    assert body["top_drivers"] == stored["top_drivers"][:5]
+
+
+def test_date_without_stored_prediction_is_scored_once(
+    client: TestClient, served_lake: ServedLake
+) -> None:
+    day = served_lake.prepared.first_feature_date  # long before the stored predictions
+    assert not Lake(str(served_lake.root)).partitions(contracts.PREDICTIONS, day, day)
+    first = client.post("/predict", json={"as_of": day, "top_k": 10})
+    assert first.status_code == 200
+    state = client.app.state.holder.state
+    assert dt.date.fromisoformat(day) in state.computed  # cached for this model version
+    again = client.post("/predict", json={"as_of": day, "top_k": 3})
+    assert again.json()["rv_5d_hat"] == first.json()["rv_5d_hat"]
+    assert again.json()["top_drivers"] == first.json()["top_drivers"][:3]
+    drivers = first.json()["top_drivers"]
+    assert [abs(d["shap"]) for d in drivers] == sorted(
+        (abs(d["shap"]) for d in drivers), reverse=True
+    )
+
+
+def test_posted_vector_of_a_stored_date_gives_the_stored_answer(
+    client: TestClient, served_lake: ServedLake
+) -> None:
+    day = served_lake.prepared.first_prediction_date
+    response = client.post(
+        "/predict", json={"features": _features(served_lake.root, day), "top_k": 10}
+    )
+    assert response.status_code == 200, response.text
+    body, stored = response.json(), _stored(served_lake.root, day)
+    assert body["as_of"] is None
+    assert body["rv_5d_hat"] == pytest.approx(stored["rv_5d_hat"], rel=1e-9)
+    assert [d["feature"] for d in body["top_drivers"]] == [
+        d["feature"] for d in stored["top_drivers"]
+    ]
+    for got, want in zip(body["top_drivers"], stored["top_drivers"], strict=True):
+        assert got["value"] == want["value"]
+        assert got["shap"] == pytest.approx(want["shap"], rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("top_k", [1, 10])
+def test_top_k_bounds_are_accepted(client: TestClient, top_k: int) -> None:
+    response = client.post("/predict", json={"top_k": top_k})
+    assert response.status_code == 200 and len(response.json()["top_drivers"]) == top_k
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    ["2022-12-25", "2022-12-31", "1990-01-02", "2099-01-02"],
+    ids=["holiday", "weekend", "before", "future"],
+)
+def test_date_without_features_is_404(client: TestClient, as_of: str) -> None:
+    response = client.post("/predict", json={"as_of": as_of})
+    assert response.status_code == 404
+    assert as_of in response.json()["detail"]
+
+
+BAD_BODIES = {
+    "impossible date": ({"as_of": "2022-02-30"}, ["body", "as_of"]),
+    "not a date": ({"as_of": "yesterday"}, ["body", "as_of"]),
+    "date as number": ({"as_of": 20221230}, ["body", "as_of"]),
+    "datetime": ({"as_of": "2022-12-30T10:00:00"}, ["body", "as_of"]),
+    "top_k 0": ({"top_k": 0}, ["body", "top_k"]),
+    "top_k 11": ({"top_k": 11}, ["body", "top_k"]),
+    "top_k text": ({"top_k": "5"}, ["body", "top_k"]),
+    "unknown field": ({"asof": "2022-12-30"}, ["body", "asof"]),
+    "both": ({"as_of": "2022-12-30", "features": {"vix": 0.2}}, ["body"]),
+    "empty features": ({"features": {}}, ["body", "features"]),
+    "text value": ({"features": {"vix": "high"}}, ["body", "features", "vix"]),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_BODIES))
+def test_bad_input_is_422_naming_the_field(client: TestClient, name: str) -> None:
+    body, loc = BAD_BODIES[name]
+    response = client.post("/predict", json=body)
+    assert response.status_code == 422
+    assert loc in [e["loc"] for e in response.json()["detail"]]
+
+
+def test_unknown_and_missing_features_are_each_named(
+    client: TestClient, served_lake: ServedLake
+) -> None:
+    features = _features(served_lake.root, served_lake.prepared.last_feature_date)
+    features.pop("vix")
+    features["vix_tomorrow"] = 0.3
+    response = client.post("/predict", json={"features": features})
+    assert response.status_code == 422
+    errors = {(tuple(e["loc"]), e["type"]) for e in response.json()["detail"]}
+    assert errors == {
+        (("body", "features", "vix_tomorrow"), "unknown_feature"),
+        (("body", "features", "vix"), "missing_feature"),
+    }
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_values_are_422_not_500(
+    client: TestClient, served_lake: ServedLake, token: str
+) -> None:
+    features = _features(served_lake.root, served_lake.prepared.last_feature_date)
+    text = json.dumps({"features": features}).replace(
+        f'"vix": {json.dumps(features["vix"])}', f'"vix": {token}'
+    )
+    assert token in text
+    response = client.post("/predict", content=text, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert ["body", "features", "vix"] in [e["loc"] for e in response.json()["detail"]]
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[]", b"null", b""])
+def test_malformed_bodies_are_422(client: TestClient, raw: bytes) -> None:
+    response = client.post("/predict", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_health_and_version_with_a_model(client: TestClient, served_lake: ServedLake) -> None:
+    health = client.get("/health")
+    assert health.status_code == 200
+    body = health.json()
+    assert body["status"] == "ok" and body["model_version"] == served_lake.version
+    assert body["latest_feature_date"] == served_lake.prepared.last_feature_date
+    assert body["latest_prediction_date"] == served_lake.prepared.last_feature_date
+    assert body["feature_lag_sessions"] > 0  # the lake ends in 2022: stale, and it says so
+    assert body["last_refresh_error"] is None
+    version = client.get("/version").json()
+    assert version["model_version"] == served_lake.version
+    assert "vix" in version["model_features"] and version["api_version"]
+
+
+def test_no_model_is_503_everywhere_but_version(base_lake: Path) -> None:
+    with api_client(base_lake) as no_model:
+        for body in ({}, {"as_of": "2022-12-30"}, {"features": {"vix": 0.2}}):
+            response = no_model.post("/predict", json=body)
+            assert response.status_code == 503
+            assert "no model is promoted" in response.json()["detail"]
+        health = no_model.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "no_model"
+        assert health.json()["latest_feature_date"] == "2022-12-30"  # data is there
+        version = no_model.get("/version")
+        assert version.status_code == 200 and version.json()["model_version"] is None
+
+
+def test_pinned_version_wins_over_production(served_lake: ServedLake) -> None:
+    with api_client(served_lake.root, model_version=served_lake.other_version) as pinned:
+        assert pinned.post("/predict", json={}).json()["model_version"] == served_lake.other_version
+
+
+def test_unknown_pinned_version_is_503_with_the_reason(served_lake: ServedLake) -> None:
+    with api_client(served_lake.root, model_version="20990101T000000Z-deadbeef") as pinned:
+        response = pinned.post("/predict", json={})
+        assert response.status_code == 503
+        assert "20990101T000000Z-deadbeef" in response.json()["detail"]
+
+
+def test_request_id_and_emf_line(client: TestClient, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    response = client.post(
+        "/predict", json={"as_of": "1990-01-02"}, headers={"X-Request-ID": "req-42"}
+    )
+    assert response.status_code == 404 and response.headers["x-request-id"] == "req-42"
+    fresh = client.get("/health")
+    assert len(fresh.headers["x-request-id"]) == 32  # generated when the caller sent none
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    record = next(x for x in lines if x.get("request_id") == "req-42")
+    metrics = record["_aws"]["CloudWatchMetrics"][0]
+    assert metrics["Namespace"] == "Volcast" and metrics["Dimensions"] == [["Service", "Route"]]
+    assert {m["Name"] for m in metrics["Metrics"]} == {"Latency", "Requests", "ServerErrors"}
+    assert (record["Service"], record["Route"], record["status"]) == ("api", "/predict", 404)
+    assert record["Requests"] == 1 and record["ServerErrors"] == 0
+    assert record["Latency"] > 0 and math.isfinite(record["Latency"])
+
+
+def test_unknown_route_is_one_metric_series(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert client.get("/wp-admin/x").status_code == 404
+    line = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")][-1]
+    assert line["Route"] == "unmatched" and line["path"] == "/wp-admin/x"
+
+
+def test_openapi_has_typed_models_with_examples(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    assert {"PredictRequest", "PredictResponse", "HealthResponse", "VersionResponse"} <= set(
+        components
+    )
+    assert components["PredictRequest"]["examples"]
+    assert components["PredictResponse"]["examples"]
+    responses = schema["paths"]["/predict"]["post"]["responses"]
+    assert {"200", "404", "422", "503"} <= set(responses)
