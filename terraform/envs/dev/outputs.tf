@@ -55,7 +55,7 @@ output "lake_uri" {
 
 output "dynamodb_table_name" {
   description = "VOLCAST_DYNAMODB_TABLE (null when the mirror is disabled)."
-  value       = var.enable_predictions_mirror ? module.predictions_table[0].table_name : null
+  value       = local.mirror_table_name
 }
 
 output "kms_key_arn" {

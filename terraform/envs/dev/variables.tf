@@ -110,7 +110,7 @@ variable "availability_zone_suffixes" {
 variable "vpc_cidr_block" {
   description = "CIDR of the VPC."
   type        = string
-  default     = "10.41.0.0/16"
+  default     = "10.40.0.0/16"
 }
 
 variable "prefect_api_key_version" {

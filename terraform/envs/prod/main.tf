@@ -63,6 +63,18 @@ module "predictions_table" {
   kms_key_arn = module.kms.key_arn
 }
 
+locals {
+  mirror_table_name = var.enable_predictions_mirror ? module.predictions_table[0].table_name : null
+  # Every flow container's environment (the push pool's base job template default).
+  flow_environment = {
+    for k, v in {
+      VOLCAST_LAKE_URI       = "s3://${module.lake.bucket_name}"
+      VOLCAST_DYNAMODB_TABLE = local.mirror_table_name
+      AWS_REGION             = var.aws_region
+    } : k => v if v != null
+  }
+}
+
 module "ecr" {
   source = "../../modules/ecr"
 
@@ -178,6 +190,7 @@ module "prefect" {
   default_task_role_arn       = module.iam.task_role_arns["freshness"]
   task_role_arns              = module.iam.task_role_arns
   flows_log_group_name        = module.ecs.flows_log_group_name
+  flow_environment            = local.flow_environment
   kms_key_arn                 = module.kms.key_arn
   prefect_api_key_secret_name = local.prefect_secret
   prefect_api_key             = var.prefect_api_key

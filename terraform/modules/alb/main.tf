@@ -29,7 +29,6 @@ resource "aws_vpc_security_group_egress_rule" "to_targets" {
 }
 
 resource "aws_lb" "this" {
-  #checkov:skip=CKV2_AWS_28:WAF cannot attach to an API Gateway HTTP API and this ALB is internal; the edge is throttled at the API Gateway stage
   #checkov:skip=CKV2_AWS_20:nothing to redirect: clients never reach this internal listener, only the VPC link does
   #checkov:skip=CKV_AWS_91:API Gateway access logs record every request at the edge; ALB access logs would need a second (SSE-S3 only) bucket for the same requests
   name                       = "${var.name}-api"

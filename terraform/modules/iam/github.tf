@@ -60,15 +60,8 @@ resource "aws_iam_role" "github_deploy" {
 }
 
 data "aws_iam_policy_document" "github_deploy" {
-  #checkov:skip=CKV_AWS_355:Terraform reads every resource it manages; Describe/List/Get calls of these services support no resource-level permissions (statement ReadForPlan)
-  #checkov:skip=CKV_AWS_290:write actions on "*" are only those AWS offers no resource-level permission for (VPC, autoscaling, API Gateway ids are random); each is limited to this region
-  #checkov:skip=CKV_AWS_289:IAM writes are limited to <name>-* and require the permissions boundary; the role cannot change itself, the boundary or the OIDC provider
-  #checkov:skip=CKV_AWS_286:privilege escalation is capped by the required permissions boundary (statements IamWithBoundary, DenySelfAndGuardrails)
-  #checkov:skip=CKV_AWS_287:the deploy role creates the Prefect push user's access key by design; that user is bounded (prefect_push.tf)
-  #checkov:skip=CKV_AWS_288:reads of S3 objects are limited to this environment's buckets and the state key
   #checkov:skip=CKV_AWS_356:only VPC, API Gateway and Application Auto Scaling writes (random ids, region-limited) and read-only calls use "*" (statements ManageNetworkAndApis, ReadForPlan)
   #checkov:skip=CKV_AWS_111:same statements as CKV_AWS_356: writes on resources whose ids do not exist before Terraform creates them
-  #checkov:skip=CKV2_AWS_40:full IAM access is not granted: IAM writes are limited to <name>-* and the boundary
   statement {
     sid = "StateBackend"
     actions = [
@@ -117,7 +110,7 @@ data "aws_iam_policy_document" "github_deploy" {
 
   statement {
     sid     = "ManageOwnBuckets"
-    actions = ["s3:*"]
+    actions = ["s3:*"] # Terraform manages every bucket setting; limited to this env's buckets
     resources = [
       "arn:${local.partition}:s3:::${var.name}-*",
       "arn:${local.partition}:s3:::${var.name}-*/*",
@@ -126,13 +119,13 @@ data "aws_iam_policy_document" "github_deploy" {
 
   statement {
     sid       = "ManageOwnRepositoriesAndPushImages"
-    actions   = ["ecr:*"]
+    actions   = ["ecr:*"] # settings, lifecycle and image pushes; only volcast/* repositories
     resources = ["${local.arn_prefix}:ecr:${local.region}:${local.account_id}:repository/${var.ecr_repository_prefix}/*"]
   }
 
   statement {
     sid     = "ManageOwnEcs"
-    actions = ["ecs:*"]
+    actions = ["ecs:*"] # cluster, service and task definitions named <name>; nothing else
     resources = [
       "${local.arn_prefix}:ecs:${local.region}:${local.account_id}:cluster/${var.name}",
       "${local.arn_prefix}:ecs:${local.region}:${local.account_id}:service/${var.name}/*",
@@ -156,7 +149,7 @@ data "aws_iam_policy_document" "github_deploy" {
 
   statement {
     sid     = "ManageOwnLoadBalancer"
-    actions = ["elasticloadbalancing:*"]
+    actions = ["elasticloadbalancing:*"] # only load balancer, target group and listeners named <name>-*
     resources = [
       "${local.arn_prefix}:elasticloadbalancing:${local.region}:${local.account_id}:loadbalancer/app/${var.name}-*/*",
       "${local.arn_prefix}:elasticloadbalancing:${local.region}:${local.account_id}:targetgroup/${var.name}-*/*",
@@ -197,12 +190,13 @@ data "aws_iam_policy_document" "github_deploy" {
 
   statement {
     sid       = "ManageOwnLogGroups"
-    actions   = ["logs:*"]
+    actions   = ["logs:*"] # create, retain, encrypt, tag: only this env's log groups
     resources = ["${local.arn_prefix}:logs:${local.region}:${local.account_id}:log-group:${var.log_group_prefix}*"]
   }
 
   statement {
-    sid     = "ManageOwnAlarmsDashboardsRulesTopicsTablesSecrets"
+    sid = "ManageOwnAlarmsDashboardsRulesTopicsTablesSecrets"
+    # Service-wide actions, each limited to resources named after this environment below.
     actions = ["cloudwatch:*", "events:*", "sns:*", "dynamodb:*", "secretsmanager:*"]
     resources = [
       "${local.arn_prefix}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name}-*",
@@ -216,6 +210,7 @@ data "aws_iam_policy_document" "github_deploy" {
 
   statement {
     sid = "ManageOwnKey"
+    # GenerateDataKey* = the plain and WithoutPlaintext variants; only the key aliased <name>.
     actions = [
       "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:RetireGrant",
       "kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:TagResource", "kms:UntagResource",

@@ -28,7 +28,7 @@ locals {
   owned_extra_prefixes = {
     ingest   = ["_meta/"]
     features = []
-    train    = ["artifacts/model/"]
+    train    = ["artifacts/model/", "artifacts/evaluation/"] # evaluate (research) runs as train
     infer    = []
   }
   writer_prefixes = {

@@ -337,7 +337,7 @@ resource "aws_cloudwatch_dashboard" "this" {
   dashboard_body = jsonencode({
     widgets = [
       {
-        type = "alarm", x = 0, y = 0, width = 24, height = 3
+        type       = "alarm", x = 0, y = 0, width = 24, height = 3
         properties = { title = "Alarms", alarms = local.dashboard_alarms }
       },
       {

@@ -67,6 +67,7 @@ locals {
       awslogs-region       = data.aws_region.current.region
       awslogs-create-group = "false" # the group exists (modules/ecs); the role may not create groups
     }
+    env                             = var.flow_environment
     container_name                  = "prefect"
     match_latest_revision_in_family = true
   }

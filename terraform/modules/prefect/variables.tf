@@ -107,6 +107,16 @@ variable "flow_memory" {
   }
 }
 
+variable "flow_environment" {
+  description = "Environment every flow container gets (VOLCAST_LAKE_URI, VOLCAST_DYNAMODB_TABLE, ...); deployments may add more."
+  type        = map(string)
+
+  validation {
+    condition     = startswith(lookup(var.flow_environment, "VOLCAST_LAKE_URI", ""), "s3://")
+    error_message = "flow_environment must set VOLCAST_LAKE_URI to an s3:// URI."
+  }
+}
+
 variable "flows_log_group_name" {
   description = "Log group the flow containers write to (exists already; see modules/ecs)."
   type        = string
