@@ -201,6 +201,10 @@ def test_api_image_runs_make_serve_command(stages: dict[str, Stage]) -> None:
     recipe = [shlex.split(line) for line in _make_recipe("serve")]
     runs = [[Path(argv[0]).name, *argv[1:]] for argv in recipe if argv]
     assert command in runs, f"`make serve` runs {recipe}, not {command}"
+    # The API tests start the server with the same command (tests/api/servers.py).
+    from tests.api.servers import COMMAND as tested
+
+    assert [Path(tested[0]).name, *tested[1:]] == command, f"the API tests run {tested}"
     for path in ("api/gunicorn.conf.py", "api/main.py"):
         assert (REPO / path).is_file(), f"the api image's command needs {path}"
 
