@@ -21,6 +21,7 @@ from core.config import Settings
 from core.lake import Lake
 from core.models.registry import REGISTRY_KEYS, ModelRegistry
 from loadtest.lake import PreparedLake, backfill_lake, promote_and_infer
+from tests.api.servers import gunicorn
 
 # starlette's TestClient warns that it will move from httpx to httpx2: not this code's concern.
 STARLETTE_HTTPX = "ignore:Using `httpx` with `starlette.testclient`"
@@ -87,3 +88,10 @@ def api_client(lake_root: Path | str, **settings: object) -> Iterator[TestClient
 def client(served_lake: ServedLake) -> Iterator[TestClient]:
     with api_client(served_lake.root) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def served_url(served_lake: ServedLake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One gunicorn (2 workers) on the served lake for the tests that only read."""
+    with gunicorn(served_lake.root, tmp_path_factory.mktemp("gunicorn-logs"), workers=2) as server:
+        yield server.url
