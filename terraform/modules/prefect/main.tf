@@ -46,11 +46,13 @@ locals {
   default_template = jsondecode(file("${path.module}/ecs-push-default-base-job-template.json"))
 
   job_variable_defaults = {
-    aws_credentials            = { "$ref" = { block_document_id = prefect_block.aws_credentials.id } }
-    cluster                    = var.cluster_arn
-    vpc_id                     = var.vpc_id
-    launch_type                = var.capacity_provider
-    capacity_provider_strategy = [{ capacityProvider = var.capacity_provider, weight = 1, base = 0 }]
+    aws_credentials = { "$ref" = { block_document_id = prefect_block.aws_credentials.id } }
+    cluster         = var.cluster_arn
+    vpc_id          = var.vpc_id
+    # prefect-aws turns FARGATE_SPOT into the FARGATE_SPOT capacity provider strategy; a
+    # deployment that sets launch_type FARGATE (freshness-check) gets on-demand capacity. No
+    # default capacity_provider_strategy here: it would override the deployments' launch_type.
+    launch_type = var.capacity_provider
     network_configuration = {
       subnets        = var.subnet_ids
       securityGroups = var.security_group_ids
