@@ -64,7 +64,7 @@ module "predictions_table" {
 }
 
 locals {
-  mirror_table_name = var.enable_predictions_mirror ? module.predictions_table[0].table_name : null
+  mirror_table_name = one(module.predictions_table[*].table_name)
   # Every flow container's environment (the push pool's base job template default).
   flow_environment = {
     for k, v in {
@@ -90,7 +90,7 @@ module "iam" {
   name                        = local.name
   lake_bucket_arn             = module.lake.bucket_arn
   kms_key_arn                 = module.kms.key_arn
-  dynamodb_table_arn          = var.enable_predictions_mirror ? module.predictions_table[0].table_arn : null
+  dynamodb_table_arn          = one(module.predictions_table[*].table_arn)
   ecr_repository_arns         = module.ecr.repository_arns
   ecr_repository_prefix       = var.project
   log_group_prefix            = local.log_group_prefix

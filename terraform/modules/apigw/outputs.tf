@@ -15,7 +15,7 @@ output "api_url" {
 
 output "domain_target" {
   description = "Regional target for a DNS alias/CNAME of the custom domain (null without one)."
-  value       = var.domain_name == null ? null : aws_apigatewayv2_domain_name.this[0].domain_name_configuration[0].target_domain_name
+  value       = one(aws_apigatewayv2_domain_name.this[*].domain_name_configuration[0].target_domain_name)
 }
 
 output "access_log_group_name" {

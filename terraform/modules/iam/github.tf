@@ -7,7 +7,7 @@
 
 locals {
   github_oidc_host         = "token.actions.githubusercontent.com"
-  github_oidc_provider_arn = var.github_oidc_provider_arn != null ? var.github_oidc_provider_arn : aws_iam_openid_connect_provider.github[0].arn
+  github_oidc_provider_arn = coalesce(var.github_oidc_provider_arn, one(aws_iam_openid_connect_provider.github[*].arn))
   github_subjects = concat(
     ["repo:${var.github_repository}:ref:refs/heads/main"],
     [for e in var.github_environments : "repo:${var.github_repository}:environment:${e}"],
