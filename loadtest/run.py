@@ -1,0 +1,182 @@
+"""`make loadtest`: serve a prepared lake with gunicorn on loopback, run Locust headless for a
+bounded time and user count, write its CSV and HTML report, and fail when p95 >= 2 s or more
+than 1% of requests got a 5xx.
+
+Run: `python -m loadtest.run [--lake PATH] [--users 50] [--spawn-rate 10] [--duration 60s]
+[--out out/loadtest] [--workers 2]`. Without --lake (or with an empty folder) a synthetic lake
+is prepared first (~30 s); an existing prepared lake is reused. Prints one JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from core import contracts
+from core.lake import Lake
+from loadtest.lake import PreparedLake, describe, prepare_lake
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+P95_LIMIT_MS = 2000.0
+SERVER_ERROR_LIMIT = 0.01
+SAMPLE_VECTORS = 50
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_traffic_data(prepared: PreparedLake, path: Path) -> Path:
+    """Dates with features and a sample of real feature vectors, for the locustfile."""
+    lake = Lake(str(prepared.root))
+    days = lake.partitions(contracts.FEATURES)
+    sample = lake.read(contracts.FEATURES, days[-SAMPLE_VECTORS], days[-1])
+    vectors = [
+        {c: float(v) for c, v in row.items() if c != "date"} for row in sample.to_dict("records")
+    ]
+    path.write_text(json.dumps({"dates": [d.date().isoformat() for d in days], "vectors": vectors}))
+    return path
+
+
+def start_server(lake: Path, port: int, workers: int, log_dir: Path) -> subprocess.Popen[bytes]:
+    """The exact serving command, on 127.0.0.1:port; returns once /health is 200."""
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(workers),
+        "VOLCAST_LAKE_URI": str(lake),
+    }
+    with (log_dir / "server.out").open("wb") as out, (log_dir / "server.err").open("wb") as err:
+        server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "api/gunicorn.conf.py", "api.main:app"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited; see {log_dir / 'server.err'}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                if r.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.5)
+    stop_server(server)
+    raise TimeoutError(f"the server was not healthy within 180 s; see {log_dir / 'server.err'}")
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> int:
+    server.send_signal(signal.SIGTERM)
+    try:
+        return server.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        return server.wait()
+
+
+def run_locust(url: str, data: Path, prefix: Path, users: int, rate: float, duration: str) -> None:
+    env = {**os.environ, "VOLCAST_LOADTEST_DATA": str(data)}
+    command = [
+        str(BIN / "locust"),
+        "-f",
+        str(REPO / "loadtest" / "locustfile.py"),
+        "--headless",
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(rate),
+        "--run-time",
+        duration,
+        "--host",
+        url,
+        "--csv",
+        str(prefix),
+        "--html",
+        f"{prefix}.html",
+        "--only-summary",
+        "--exit-code-on-error",
+        "0",  # the thresholds below decide, not Locust's any-failure rule
+    ]
+    subprocess.run(command, cwd=REPO, env=env, check=True)
+
+
+def verdict(prefix: Path) -> dict:
+    """Thresholds on Locust's CSV: p95 of all requests, share of 5xx answers."""
+    with open(f"{prefix}_stats.csv", newline="") as f:
+        total = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+    with open(f"{prefix}_failures.csv", newline="") as f:
+        server_errors = sum(
+            int(r["Occurrences"]) for r in csv.DictReader(f) if r["Error"].startswith("HTTP 5")
+        )
+    requests = int(total["Request Count"])
+    p95 = float(total["95%"])
+    rate = server_errors / requests if requests else 1.0
+    problems = []
+    if requests == 0:
+        problems.append("no requests were made")
+    if p95 >= P95_LIMIT_MS:
+        problems.append(f"p95 {p95:.0f} ms >= {P95_LIMIT_MS:.0f} ms")
+    if rate > SERVER_ERROR_LIMIT:
+        problems.append(f"5xx rate {rate:.2%} > {SERVER_ERROR_LIMIT:.0%}")
+    return {
+        "requests": requests,
+        "failures": int(total["Failure Count"]),
+        "server_errors": server_errors,
+        "server_error_rate": round(rate, 5),
+        "requests_per_s": round(float(total["Requests/s"]), 1),
+        "p50_ms": float(total["50%"]),
+        "p95_ms": p95,
+        "p99_ms": float(total["99%"]),
+        "passed": not problems,
+        "problems": problems,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lake", type=Path)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--spawn-rate", type=float, default=10.0)
+    parser.add_argument("--duration", default="60s")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO / "out" / "loadtest")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="volcast-loadtest-") as scratch:
+        root = args.lake or Path(scratch) / "lake"
+        has_lake = root.is_dir() and any(root.iterdir())
+        prepared = describe(root) if has_lake else prepare_lake(root)
+        data = write_traffic_data(prepared, args.out / "traffic.json")
+        port = _free_port()
+        server = start_server(prepared.root, port, args.workers, args.out)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            run_locust(url, data, args.out / "locust", args.users, args.spawn_rate, args.duration)
+        finally:
+            exit_code = stop_server(server)
+    result = verdict(args.out / "locust")
+    result |= {"server_exit_code": exit_code, "report": str(args.out / "locust.html")}
+    print(json.dumps(result, indent=2))
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
