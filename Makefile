@@ -56,6 +56,18 @@ up: $(STAMP)
 down:
 	$(BIN)/python -m flows.local_stack down
 
+## The API on $$HOST:$$PORT (default 127.0.0.1:8000) against $$VOLCAST_LAKE_URI (default ./lake);
+## workers from $$WEB_CONCURRENCY. The same command the api image runs.
+.PHONY: serve loadtest
+serve: $(STAMP)
+	$(BIN)/gunicorn -c api/gunicorn.conf.py api.main:app
+
+## Locust against the served API on loopback (prepares a synthetic lake unless LOADTEST_ARGS has
+## --lake PATH); fails when p95 >= 2 s or 5xx > 1%. Report in out/loadtest/.
+LOADTEST_ARGS ?= --users 50 --spawn-rate 10 --duration 60s
+loadtest: $(STAMP)
+	$(BIN)/python -m loadtest.run $(LOADTEST_ARGS)
+
 ## Benchmarks print JSON figures; see docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
