@@ -21,7 +21,7 @@ from core.config import Settings
 from core.lake import Lake
 from core.models.registry import REGISTRY_KEYS, ModelRegistry
 from loadtest.lake import PreparedLake, backfill_lake, promote_and_infer
-from tests.api.servers import gunicorn
+from tests.api.servers import Server, gunicorn
 
 # starlette's TestClient warns that it will move from httpx to httpx2: not this code's concern.
 STARLETTE_HTTPX = "ignore:Using `httpx` with `starlette.testclient`"
@@ -91,7 +91,12 @@ def client(served_lake: ServedLake) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="session")
-def served_url(served_lake: ServedLake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served(served_lake: ServedLake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One gunicorn (2 workers) on the served lake for the tests that only read."""
     with gunicorn(served_lake.root, tmp_path_factory.mktemp("gunicorn-logs"), workers=2) as server:
-        yield server.url
+        yield server
+
+
+@pytest.fixture(scope="session")
+def served_url(served: Server) -> str:
+    return served.url

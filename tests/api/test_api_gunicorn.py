@@ -1,0 +1,92 @@
+"""The served stack as deployed: gunicorn + uvicorn workers from api/gunicorn.conf.py, one JSON
+access/EMF line per request on stdout, and the Locust file run headless against it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loadtest.run import write_traffic_data
+from tests.api.conftest import ServedLake
+from tests.api.servers import Server
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_request_is_one_emf_line(served: Server) -> None:
+    marker = "emf-check-"
+    bodies = [({}, 200), ({"as_of": "2022-12-31"}, 404), ({"top_k": 0}, 422)]
+    with httpx.Client(base_url=served.url) as client:
+        for i, (body, status) in enumerate(bodies):
+            response = client.post("/predict", json=body, headers={"X-Request-ID": f"{marker}{i}"})
+            assert response.status_code == status
+    assert "keep-alive" in response.headers.get("connection", "keep-alive")
+    lines = [json.loads(x) for x in served.stdout.read_text().splitlines() if marker in x]
+    assert [x["status"] for x in lines] == [200, 404, 422]
+    for line in lines:
+        assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Volcast"
+        assert (line["Service"], line["Route"], line["ServerErrors"]) == ("api", "/predict", 0)
+        assert line["Latency"] > 0 and line["method"] == "POST"
+
+
+def test_gunicorn_config_from_environment() -> None:
+    probe = (
+        "import runpy, json; c = runpy.run_path('api/gunicorn.conf.py'); "
+        "print(json.dumps({k: c[k] for k in ('bind', 'workers', 'keepalive', 'worker_class')}))"
+    )
+    env = {"HOST": "0.0.0.0", "PORT": "8080", "WEB_CONCURRENCY": "3", "PATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
+    config = json.loads(result.stdout)
+    assert config["bind"] == ["0.0.0.0:8080"] and config["workers"] == 3
+    assert config["keepalive"] > 60  # above the ALB's default idle timeout
+    assert config["worker_class"] == "uvicorn_worker.UvicornWorker"
+    defaults = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env={"PATH": ""}, capture_output=True, text=True
+    )
+    assert json.loads(defaults.stdout)["bind"] == ["127.0.0.1:8000"]
+
+
+def test_locustfile_runs_clean_against_the_server(
+    served: Server, served_lake: ServedLake, tmp_path: Path
+) -> None:
+    data = write_traffic_data(served_lake.prepared, tmp_path / "traffic.json")
+    prefix = tmp_path / "smoke"
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("locust")),
+            "-f",
+            "loadtest/locustfile.py",
+            "--headless",
+            "--users",
+            "5",
+            "--spawn-rate",
+            "5",
+            "--run-time",
+            "8s",
+            "--host",
+            served.url,
+            "--csv",
+            str(prefix),
+            "--only-summary",
+        ],
+        cwd=REPO,
+        env={"VOLCAST_LOADTEST_DATA": str(data), "PATH": ""},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with open(f"{prefix}_stats.csv", newline="") as f:
+        rows = {r["Name"]: r for r in csv.DictReader(f)}
+    assert int(rows["Aggregated"]["Request Count"]) > 50
+    assert int(rows["Aggregated"]["Failure Count"]) == 0, Path(f"{prefix}_failures.csv").read_text()
+    for name in ("/predict latest", "/predict historical", "/predict vector"):
+        assert int(rows[name]["Request Count"]) > 0
