@@ -15,11 +15,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-STACK = REPO / ".stack"
+STACK = Path(os.environ.get("VOLCAST_STACK_DIR", REPO / ".stack"))
 BIN = Path(sys.executable).parent
 POOL = "volcast-local"
 START_TIMEOUT_S = 180
@@ -45,7 +46,7 @@ def _start(name: str, args: list[str], env: dict[str, str]) -> None:
         args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     (STACK / f"{name}.pid").write_text(str(process.pid))
-    print(f"started {name} (pid {process.pid}, log .stack/{name}.log)")
+    print(f"started {name} (pid {process.pid}, log {STACK / name}.log)")
 
 
 def _wait_http(url: str, what: str) -> None:
@@ -54,9 +55,11 @@ def _wait_http(url: str, what: str) -> None:
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
+        except urllib.error.HTTPError:
+            return  # it answers (the API says 503 until a model is promoted)
         except OSError:
             time.sleep(1)
-    raise SystemExit(f"{what} did not answer at {url} within {START_TIMEOUT_S} s: see .stack/")
+    raise SystemExit(f"{what} did not answer at {url} within {START_TIMEOUT_S} s: see {STACK}/")
 
 
 def _prefect(env: dict[str, str], *args: str) -> None:
@@ -66,7 +69,7 @@ def _prefect(env: dict[str, str], *args: str) -> None:
 def up() -> None:
     if any(STACK.glob("*.pid")):
         raise SystemExit("the stack is already up (or was not stopped): run `make down` first")
-    STACK.mkdir(exist_ok=True)
+    STACK.mkdir(parents=True, exist_ok=True)
     env = _env()
     _start("prefect-server", [str(BIN / "prefect"), "server", "start"], env)
     _wait_http(env["PREFECT_API_URL"] + "/health", "prefect server")
@@ -79,6 +82,7 @@ def up() -> None:
         api = [str(BIN / "gunicorn"), "-c", "api/gunicorn.conf.py", "api.main:app"]
         _start("api", api, {**env, "HOST": host, "PORT": port})
         urls["api"] = f"http://{host}:{port}"
+        _wait_http(f"{urls['api']}/health", "API")
     (STACK / "urls.json").write_text(json.dumps(urls, indent=2))
     print(f"Prefect UI: {urls['prefect_ui']}")
     if "api" in urls:

@@ -15,6 +15,7 @@ import pytest
 
 from core import contracts, steps
 from core.config import Settings
+from core.steps.chunks import plan_chunks
 from tests.flows.conftest import BIN, REPO, MarketLake, PrefectServer, stop_group
 
 pytestmark = pytest.mark.integration
@@ -108,14 +109,18 @@ def _wait_final(run_id: UUID, worker_log: Path, on_poll=None):
 
 
 def _task_runs(run_id: UUID) -> dict:
+    """Task runs by task name ("ingest-7d8" -> "ingest")."""
+    return {r.name.rsplit("-", 1)[0]: r for r in _all_task_runs(run_id)}
+
+
+def _all_task_runs(run_id: UUID) -> list:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
+        return client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
         )
-        return {r.name.rsplit("-", 1)[0]: r for r in runs}  # "ingest-7d8" -> "ingest"
 
 
 def _state_names(task_run_id: UUID) -> list[str]:
@@ -193,3 +198,38 @@ def test_contract_violation_fails_at_once_and_writes_nothing(
     ctx = _ctx(lake)
     for table in DAY_TABLES:
         assert ctx.lake.partitions(table, day, day) == [], f"{table} was written for {day}"
+
+
+def test_backfill_fans_out_chunks_as_flow_runs_and_resumes(
+    market_lake: MarketLake, lake: Path, worker: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentTaskRunId
+    from prefect.deployments import run_deployment
+
+    window = {"start": "2022-04-01", "end": "2022-06-30", "sessions_per_chunk": 32}
+    chunks = len(plan_chunks(window["start"], window["end"], window["sessions_per_chunk"]))
+    params = {**window, "fan_out_deployment": "backfill-chunk/backfill-chunk"}
+
+    def chunk_runs(parent_id: UUID) -> list:
+        launches = [t.id for t in _all_task_runs(parent_id)]
+        if not launches:
+            return []
+        flow_runs = FlowRunFilter(parent_task_run_id=FlowRunFilterParentTaskRunId(any_=launches))
+        with get_client(sync_client=True) as client:
+            return client.read_flow_runs(flow_run_filter=flow_runs)
+
+    first = _wait_final(
+        run_deployment("backfill/backfill", parameters=params, timeout=0).id, worker
+    )
+    assert first.state.is_completed(), first.state
+    runs = chunk_runs(first.id)
+    assert chunks > 1 and len(runs) == 3 * chunks  # one flow run per chunk and phase
+    assert {r.name.split("-")[1] for r in runs} == {"ingest", "curate", "derive"}
+    assert all(r.state.is_completed() for r in runs)
+    # Every chunk left its marker: a second run starts no chunk at all.
+    again = _wait_final(
+        run_deployment("backfill/backfill", parameters=params, timeout=0).id, worker
+    )
+    assert again.state.is_completed(), again.state
+    assert chunk_runs(again.id) == []
