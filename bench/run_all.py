@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import bench_model, bench_pipeline
+from bench import bench_api, bench_model, bench_pipeline
 from bench.common import emit, loadavg, machine, market_dir
 
 
@@ -21,12 +21,14 @@ def main() -> None:
         work = Path(folder)
         pipeline = bench_pipeline.run(work)
         model = bench_model.run(work, real_lake=work / "real_lake")
+        api = bench_api.run(work / "api", seconds=10.0)
     emit(
         {
             "date": time.strftime("%Y-%m-%d"),
             "machine": info,
             "pipeline": pipeline,
             "model": model,
+            "api": api,
             "total_s": round(time.perf_counter() - started, 1),
             "loadavg_at_end": loadavg(),
         }

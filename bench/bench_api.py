@@ -1,0 +1,285 @@
+"""/predict through gunicorn on this machine: latency and throughput at 1, 10 and 50
+concurrent clients, for dated and for posted-vector requests, against the naive reference
+(api/naive.py), plus the raw single-row SHAP cost of the served model and the ceiling it sets.
+
+Run: `python -m bench.bench_api [--seconds 10]` (prints one JSON document). The load
+generator is wrk when installed (`apt-get install wrk`), else bench/loadgen.py; either runs
+as its own process. Clients are closed-loop (each sends its next request when the previous
+answer arrives), so at 50 clients latency is queueing: p50 ~ clients / throughput. A paced
+run (50 clients, ~800 requests/s in total, wrk only) shows latency at a fixed offered load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from catboost import Pool
+
+from bench.common import emit, loadavg, machine, nproc, time_calls
+from core import contracts
+from core.lake import Lake
+from core.models.registry import ModelRegistry
+from core.serving.holder import load_serving_model
+from loadtest.lake import PreparedLake, prepare_lake
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CLIENTS = (1, 10, 50)
+PACED_CLIENTS, PACED_RATE = 50, 800
+WRK_SCRIPT = """
+local bodies = {%s}
+local i = 0
+local delay_ms = %s
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i + 1
+  return wrk.format(nil, nil, nil, bodies[(i %% #bodies) + 1])
+end
+if delay_ms > 0 then delay = function() return delay_ms end end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write("RESULT " .. string.format(
+    '{"requests": %%d, "non_2xx": %%d, "errors": %%d, "seconds": %%f, '
+    .. '"p50_ms": %%.3f, "p95_ms": %%.3f, "p99_ms": %%.3f}',
+    summary.requests, e.status, e.connect + e.read + e.write + e.timeout,
+    summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000) .. "\\n")
+end
+"""
+
+
+def request_bodies(prepared: PreparedLake) -> dict[str, list[dict]]:
+    """Dated: latest and the dates with stored predictions; posted: 20 real feature vectors."""
+    lake = Lake(str(prepared.root))
+    stored = lake.partitions(contracts.PREDICTIONS)
+    frame = lake.read(contracts.FEATURES, stored[-20], stored[-1])
+    vectors = [{c: float(v) for c, v in r.items() if c != "date"} for r in frame.to_dict("records")]
+    dated = [{"as_of": None, "top_k": 5}] + [
+        {"as_of": d.date().isoformat(), "top_k": 5} for d in stored
+    ]
+    return {"dated": dated, "posted": [{"features": v, "top_k": 5} for v in vectors]}
+
+
+def shap_cost(prepared: PreparedLake) -> dict[str, Any]:
+    """Raw single-row SHAP of the served model (CatBoost native, one thread) and the scorer's
+    full per-row work (native SHAP + linear offset SHAP + ranking)."""
+    registry = ModelRegistry(Lake(str(prepared.root)))
+    model = load_serving_model(registry, prepared.version)
+    lake = Lake(str(prepared.root))
+    day = lake.partitions(contracts.FEATURES)[-1]
+    row = lake.read(contracts.FEATURES, day, day).loc[:, list(model.names)].to_numpy(np.float64)
+    booster = model.model.booster_
+    raw = time_calls(
+        lambda: booster.get_feature_importance(Pool(row), type="ShapValues", thread_count=1),
+        reps=500,
+        warmup=20,
+    )
+    full = time_calls(lambda: model.score_row(row[0]), reps=500, warmup=20)
+    cores = nproc()
+    return {
+        "trees": int(booster.tree_count_),
+        "depth": int(model.model.params.depth),
+        "features": len(model.names),
+        "raw_native_shap_one_row": raw.to_dict("ms"),
+        "scorer_score_row": full.to_dict("ms"),
+        "cores": cores,
+        "ceiling_requests_per_s": round(cores / raw.median_s, 1),
+    }
+
+
+def _process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants, from /proc."""
+    total, stack = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        stack.extend(int(c) for c in children)
+    return total
+
+
+def load(url: str, bodies: list[dict], clients: int, seconds: float, work: Path, rate: int = 0):
+    """One closed-loop (or paced, wrk only) run; requests/s and latency percentiles."""
+    payloads = work / "bodies.json"
+    payloads.write_text(json.dumps(bodies))
+    if shutil.which("wrk"):
+        lua = ", ".join(f"[==[{json.dumps(b)}]==]" for b in bodies)
+        delay = round(1000.0 * clients / rate, 3) if rate else 0
+        script = work / "bench.lua"
+        script.write_text(WRK_SCRIPT % (lua, delay))
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                "--timeout",
+                "60s",
+                f"-c{clients}",
+                f"-d{round(seconds)}s",
+                "-s",
+                str(script),
+                f"{url}/predict",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+        result["requests_per_s"] = round(result["requests"] / result.pop("seconds"), 1)
+        return {"generator": "wrk", **result}
+    if rate:
+        return None
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            f"{url}/predict",
+            str(payloads),
+            str(clients),
+            str(seconds),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {"generator": "bench.loadgen", **json.loads(out)}
+
+
+def serve(app: str, lake: Path, port: int, logs: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "VOLCAST_LAKE_URI": str(lake),
+    }
+    with (logs / f"{port}.out").open("wb") as out, (logs / f"{port}.err").open("wb") as err:
+        server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "api/gunicorn.conf.py", app],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=2):
+                # the naive app has no /health; the optimized one is ready once /health is 200
+                if app != "api.main:app" or _healthy(port):
+                    return server
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{app} did not start; see {logs}")
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def bench_app(app: str, prepared: PreparedLake, bodies: dict, seconds: float, work: Path) -> dict:
+    from tests.conftest import free_port  # the same free-port helper the tests use
+
+    port = free_port()
+    server = serve(app, prepared.root, port, work)
+    url = f"http://127.0.0.1:{port}"
+    results: dict[str, Any] = {}
+    try:
+        for kind in ("dated", "posted"):
+            load(url, bodies[kind], 10, 2, work)  # warm-up: caches, connections
+            for clients in CLIENTS:
+                cpu_before = _process_tree_cpu_s(server.pid)
+                run = load(url, bodies[kind], clients, seconds, work)
+                cpu = _process_tree_cpu_s(server.pid) - cpu_before
+                run["server_cpu_ms_per_request"] = (
+                    round(1000 * cpu / run["requests"], 3) if run["requests"] else None
+                )
+                run["loadavg"] = loadavg()
+                results[f"{kind}_c{clients}"] = run
+        if app == "api.main:app":
+            paced = load(url, bodies["dated"], PACED_CLIENTS, seconds, work, rate=PACED_RATE)
+            if paced is not None:
+                results[f"dated_c{PACED_CLIENTS}_paced_{PACED_RATE}_per_s"] = paced
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+    return results
+
+
+def run(work: Path, seconds: float) -> dict[str, Any]:
+    work.mkdir(parents=True, exist_ok=True)
+    prepared = prepare_lake(work / "lake")
+    bodies = request_bodies(prepared)
+    cost = shap_cost(prepared)
+    served = bench_app("api.main:app", prepared, bodies, seconds, work)
+    naive = bench_app("api.naive:app", prepared, bodies, seconds, work)
+    ratios = {
+        key: {
+            "requests_per_s": round(served[key]["requests_per_s"] / naive[key]["requests_per_s"], 1)
+            if naive[key]["requests_per_s"]
+            else None,
+            "p95_naive_over_served": round(naive[key]["p95_ms"] / served[key]["p95_ms"], 1)
+            if served[key]["p95_ms"]
+            else None,
+        }
+        for key in naive
+    }
+    best_posted = max(served[f"posted_c{c}"]["requests_per_s"] for c in CLIENTS)
+    return {
+        "model": cost,
+        "served": served,
+        "naive": naive,
+        "served_over_naive": ratios,
+        "posted_best_requests_per_s": best_posted,
+        "posted_share_of_ceiling": round(best_posted / cost["ceiling_requests_per_s"], 3),
+        "seconds_per_run": seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    info = machine()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="volcast-bench-api-") as folder:
+        figures = run(Path(folder), args.seconds)
+    emit(
+        {
+            "date": dt.date.today().isoformat(),
+            "machine": info,
+            "api": figures,
+            "total_s": round(time.perf_counter() - started, 1),
+            "loadavg_at_end": loadavg(),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
