@@ -1,0 +1,64 @@
+"""The scoring process's protocol, in process: the numbers equal a direct call, warm-ups, and a
+bad request answered with an error instead of ending the loop."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from core.lake import Lake
+from core.models.registry import ModelRegistry
+from core.serving.holder import load_serving_model
+from core.serving.scorer import (
+    ANSWER,
+    REQUEST,
+    Scorer,
+    answer_body_size,
+    decode_answer,
+    encode_request,
+    serve,
+)
+from tests.api.conftest import ServedLake
+
+
+def _answers(raw: bytes) -> list:
+    stream, out = io.BytesIO(raw), []
+    while header := stream.read(ANSWER.size):
+        out.append(decode_answer(header, stream.read(answer_body_size(header))))
+    return out
+
+
+def test_protocol_round_trip_equals_a_direct_call(served_lake: ServedLake) -> None:
+    registry = ModelRegistry(Lake(str(served_lake.root)))
+    model = load_serving_model(registry, served_lake.version)
+    rows = np.random.default_rng(0).normal(0.15, 0.05, size=(3, len(model.names)))
+    requests = b"".join(
+        [
+            encode_request(1, served_lake.version, None, 0),  # warm-up
+            encode_request(2, served_lake.version, rows[0], 10),
+            encode_request(3, served_lake.version, rows[1][:5], 10),  # wrong length
+            encode_request(4, "20990101T000000Z-deadbeef", rows[2], 5),  # unknown version
+            encode_request(5, served_lake.version, rows[2], 3),
+        ]
+    )
+    sink = io.BytesIO()
+    serve(io.BytesIO(requests), sink, Scorer(registry))
+    answers = _answers(sink.getvalue())
+    assert [a.request_id for a in answers] == [1, 2, 3, 4, 5]
+    assert [a.ok for a in answers] == [True, True, False, False, True]
+    assert "row has 5 values" in answers[2].error
+    assert "deadbeef" in answers[3].error
+    for answer, row, k in ((answers[1], rows[0], 10), (answers[4], rows[2], 3)):
+        vol, drivers = model.score_row(row, k)
+        assert answer.rv_5d_hat == vol  # float64 over the pipe: bit for bit
+        assert [(model.names[i], v, s) for i, v, s in answer.drivers] == [
+            (d["feature"], d["value"], d["shap"]) for d in drivers
+        ]
+
+
+def test_a_truncated_request_ends_the_loop_quietly(served_lake: ServedLake) -> None:
+    registry = ModelRegistry(Lake(str(served_lake.root)))
+    sink = io.BytesIO()
+    serve(io.BytesIO(REQUEST.pack(1, 5, 3, 0)[:7]), sink, Scorer(registry))
+    assert sink.getvalue() == b""
