@@ -75,7 +75,8 @@ def publish_forecast(forecast: Mapping[str, Any]) -> None:
 def publish_evaluation(report: Mapping[str, Any], stored: Mapping[str, str]) -> None:
     """Links to the stored charts, and the headline improvement figures."""
     for file, address in stored.items():
-        create_link_artifact(address, link_text=file, description=f"evaluation: {file}")
+        key = "evaluation-" + file.replace(".", "-").replace("_", "-")
+        create_link_artifact(address, link_text=file, key=key, description=f"evaluation: {file}")
     improvement = report.get("improvement_pct", {})
     lines = [
         f"# Walk-forward evaluation {report.get('start')}..{report.get('end')}",

@@ -15,6 +15,7 @@ from core.steps.data import (
 )
 from core.steps.jobs import daily, run_main_job
 from core.steps.model import (
+    EVALUATION_FILES,
     canary_check,
     evaluate,
     infer,
@@ -28,6 +29,7 @@ from core.steps.model import (
 )
 
 __all__ = [
+    "EVALUATION_FILES",
     "Context",
     "IngestError",
     "NoModelError",

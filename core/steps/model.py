@@ -241,5 +241,6 @@ def store_evaluation(ctx: Context, out_dir: Path, name: str) -> dict[str, str]:
     for file in EVALUATION_FILES:
         key = f"artifacts/evaluation/{name}/{file}"
         ctx.lake.put_bytes(key, (out_dir / file).read_bytes())
-        stored[file] = f"{ctx.lake.uri.rstrip('/')}/{key}"
+        address = f"{ctx.lake.uri.rstrip('/')}/{key}"
+        stored[file] = address if "://" in address else Path(address).resolve().as_uri()
     return stored

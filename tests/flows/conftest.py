@@ -102,12 +102,17 @@ def stop_group(process: subprocess.Popen, grace_s: float = 20) -> None:
 @pytest.fixture(scope="session")
 def prefect_client_settings(prefect_server: PrefectServer) -> Iterator[None]:
     """Point this process's Prefect client (flows run in-process, API reads) at the server."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
     with temporary_settings(
         {PREFECT_API_URL: prefect_server.api_url, PREFECT_HOME: prefect_server.env["PREFECT_HOME"]}
     ):
         yield
+        # Send buffered logs and events while the server still listens, not at exit.
+        APILogWorker.drain_all(timeout=10)
+        EventsWorker.drain_all(timeout=10)
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,28 @@ def test_backfill_flow_resumes_and_matches_the_plain_backfill(tmp_path: Path, mo
     flowed = steps.Context.from_settings(Settings())
     for table in (contracts.RAW_MARKET, contracts.CURATED_MARKET, contracts.FEATURES):
         assert flowed.lake.read(table).equals(plain.lake.read(table)), table
+
+
+def test_evaluation_charts_are_stored_in_the_lake_and_linked(tmp_path: Path) -> None:
+    from prefect import flow
+
+    from flows import artifacts
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for i, name in enumerate(steps.EVALUATION_FILES):
+        (out / name).write_bytes(f"{name}-{i}".encode())
+    ctx = steps.Context.from_settings(Settings(lake_uri=str(tmp_path / "lake")))
+    stored = steps.store_evaluation(ctx, out, "2026-07-22-refit21")
+
+    @flow(name="publish-evaluation-test")
+    def publish() -> None:
+        report = {"start": "2012-01-03", "end": "2026-07-22", "improvement_pct": {"qlike": 3.3}}
+        artifacts.publish_evaluation(report, stored)
+
+    publish()
+    link = _artifact("evaluation-forecasts-png")
+    key = "artifacts/evaluation/2026-07-22-refit21/forecasts.png"
+    assert f"({(tmp_path / 'lake' / key).as_uri()})" in link.data  # a clickable file:// link
+    assert ctx.lake.get_bytes(key) == (out / "forecasts.png").read_bytes()
+    assert "qlike: 3.3%" in _artifact("evaluation").data
