@@ -84,18 +84,28 @@ class ServingModel:
     def row_from_mapping(self, values: Mapping[str, float]) -> NDArray[np.float64]:
         """The model's input row from a name -> value mapping; FeatureVectorError if it does not
         fit (every problem named at once, so one correction fixes the request)."""
+        if len(values) == len(self.names):  # the usual case: one pass, no per-name checks
+            try:
+                row = np.fromiter((values[n] for n in self.names), np.float64, len(self.names))
+            except (KeyError, TypeError, ValueError, OverflowError):
+                row = None
+            if row is not None and np.isfinite(row).all():
+                return row
         unknown = sorted(n for n in values if n not in self.positions)
         missing = [n for n in self.names if n not in values]
         non_finite = [
             n for n, v in values.items() if n in self.positions and not _is_finite_number(v)
         ]
-        if unknown or missing or non_finite:
-            raise FeatureVectorError(unknown, missing, non_finite)
-        return np.fromiter((values[n] for n in self.names), np.float64, count=len(self.names))
+        raise FeatureVectorError(unknown, missing, non_finite)
 
 
 def _is_finite_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 @dataclass(frozen=True)
