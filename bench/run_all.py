@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import bench_api, bench_model, bench_pipeline
+from bench import bench_api, bench_flows, bench_model, bench_pipeline
 from bench.common import emit, loadavg, machine, market_dir
 
 
@@ -22,6 +22,7 @@ def main() -> None:
         pipeline = bench_pipeline.run(work)
         model = bench_model.run(work, real_lake=work / "real_lake")
         api = bench_api.run(work / "api", seconds=10.0)
+        flows = bench_flows.run(work / "flows")
     emit(
         {
             "date": time.strftime("%Y-%m-%d"),
@@ -29,6 +30,7 @@ def main() -> None:
             "pipeline": pipeline,
             "model": model,
             "api": api,
+            "flows": flows,
             "total_s": round(time.perf_counter() - started, 1),
             "loadavg_at_end": loadavg(),
         }

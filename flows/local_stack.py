@@ -63,7 +63,21 @@ def _wait_http(url: str, what: str) -> None:
 
 
 def _prefect(env: dict[str, str], *args: str) -> None:
-    subprocess.run([BIN / "prefect", *args], cwd=REPO, env=env, check=True, timeout=600)
+    """A prefect CLI call; its chatter goes to .stack/prefect-cli.log, its failure to stderr."""
+    log = STACK / "prefect-cli.log"
+    with log.open("a") as out:
+        done = subprocess.run(
+            [BIN / "prefect", *args],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
+    if done.returncode != 0:
+        tail = "\n".join(log.read_text().splitlines()[-20:])
+        raise SystemExit(f"prefect {' '.join(args)} failed (make down cleans up):\n{tail}")
+    print(f"prefect {' '.join(args[:2])}: ok")
 
 
 def up() -> None:
