@@ -189,6 +189,18 @@ data "aws_iam_policy_document" "github_deploy" {
   }
 
   statement {
+    sid = "ApiGatewayAccessLogDelivery"
+    # Turning on HTTP API access logs asks for CloudWatch Logs "log delivery" actions, which
+    # have no resource-level permissions (AWS: Setting up CloudWatch logging for HTTP APIs).
+    actions = [
+      "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+      "logs:DeleteLogDelivery", "logs:ListLogDeliveries",
+      "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+    ]
+    resources = ["*"] # no resource-level permissions for log deliveries (see above)
+  }
+
+  statement {
     sid       = "ManageOwnLogGroups"
     actions   = ["logs:*"] # create, retain, encrypt, tag: only this env's log groups
     resources = ["${local.arn_prefix}:logs:${local.region}:${local.account_id}:log-group:${var.log_group_prefix}*"]
