@@ -68,9 +68,10 @@ locals {
   # Every flow container's environment (the push pool's base job template default).
   flow_environment = {
     for k, v in {
-      VOLCAST_LAKE_URI       = "s3://${module.lake.bucket_name}"
-      VOLCAST_DYNAMODB_TABLE = local.mirror_table_name
-      AWS_REGION             = var.aws_region
+      VOLCAST_LAKE_URI              = "s3://${module.lake.bucket_name}"
+      VOLCAST_DYNAMODB_TABLE        = local.mirror_table_name
+      AWS_REGION                    = var.aws_region
+      PREFECT_LOGGING_EXTRA_LOGGERS = "core" # core's step logs in the Prefect UI, not only in CloudWatch
     } : k => v if v != null
   }
 }
