@@ -264,8 +264,12 @@ class CandidateModel:
         """
         M = self._matrix(X)
         assert self.booster_ is not None and self.feature_names is not None
+        # thread_count on the Pool too: its default (all cores) starts a helper thread per call
+        # that spins in the kernel, ~1 ms of CPU per single-row call (docs/benchmarks.md).
         tree_shap = self.booster_.get_feature_importance(
-            Pool(M), type="ShapValues", thread_count=self.thread_count
+            Pool(M, thread_count=self.thread_count),
+            type="ShapValues",
+            thread_count=self.thread_count,
         )
         contrib = np.asarray(tree_shap[:, :-1], dtype=np.float64)
         expected = float(tree_shap[0, -1])
