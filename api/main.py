@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.access_log import AccessLogMiddleware
 from api.schemas import (
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, holder: ServingHolder | None = 
     app.add_exception_handler(RequestValidationError, _validation_error)
 
     @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
-    async def predict(request: PredictRequest) -> PredictResponse:
+    async def predict(request: PredictRequest) -> Response:
         """Forecast for a date (a lookup) or for a posted feature vector (SHAP per request)."""
         state: ServingState = app.state.holder.state  # one snapshot for the whole request
         try:
@@ -155,8 +155,10 @@ def _scorer_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _response(forecast: Forecast, top_k: int) -> PredictResponse:
-    return PredictResponse.model_construct(
+def _response(forecast: Forecast, top_k: int) -> Response:
+    """The PredictResponse as JSON bytes, serialized once by pydantic. Returned as a Response,
+    FastAPI does not validate it a second time: it is built here from typed core objects."""
+    body = PredictResponse.model_construct(
         as_of=forecast.as_of,
         rv_5d_hat=forecast.rv_5d_hat,
         top_drivers=forecast.top_drivers[:top_k],
@@ -164,6 +166,7 @@ def _response(forecast: Forecast, top_k: int) -> PredictResponse:
         regime=None,
         regime_prob=None,
     )
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,11 +69,16 @@ class ServingModel:
     loaded_at: dt.datetime
     names: tuple[str, ...] = field(init=False)
     positions: dict[str, int] = field(init=False)
+    #: values -> tuple of the values of ``names``, in order (one C call).
+    pick: Callable[[Mapping[str, float]], tuple[float, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
         names = tuple(self.model.feature_names or ())
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "positions", {n: i for i, n in enumerate(names)})
+        getter = operator.itemgetter(*names)
+        pick = getter if len(names) > 1 else (lambda values: (getter(values),))
+        object.__setattr__(self, "pick", pick)
 
     def score_row(self, row: NDArray[np.float64], k: int = STORED_DRIVERS) -> tuple[float, list]:
         """(rv_5d_hat, top k drivers) of one row in ``names`` order: one SHAP call."""
@@ -86,7 +92,7 @@ class ServingModel:
         fit (every problem named at once, so one correction fixes the request)."""
         if len(values) == len(self.names):  # the usual case: one pass, no per-name checks
             try:
-                row = np.fromiter((values[n] for n in self.names), np.float64, len(self.names))
+                row = np.array(self.pick(values), dtype=np.float64)
             except (KeyError, TypeError, ValueError, OverflowError):
                 row = None
             if row is not None and np.isfinite(row).all():
