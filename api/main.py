@@ -59,13 +59,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(settings: Settings | None = None, holder: ServingHolder | None = None) -> FastAPI:
-    """The app; ``holder`` lets tests share one snapshot loader (it is started and stopped
-    with the app either way)."""
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app on ``settings`` (default: from the environment)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        serving = holder or ServingHolder(settings or Settings())
+        serving = ServingHolder(settings or Settings())
         scorer = ScorerProcess(env=_scorer_env(serving.settings))
         loop = asyncio.get_running_loop()
 
