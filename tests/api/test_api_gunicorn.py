@@ -7,6 +7,7 @@ import csv
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -28,12 +29,22 @@ def test_every_request_is_one_emf_line(served: Server) -> None:
             response = client.post("/predict", json=body, headers={"X-Request-ID": f"{marker}{i}"})
             assert response.status_code == status
     assert "keep-alive" in response.headers.get("connection", "keep-alive")
-    lines = [json.loads(x) for x in served.stdout.read_text().splitlines() if marker in x]
+    # A line is written once its response is sent: the client can read the file first.
+    lines = _marked_lines(served.stdout, marker, expected=3)
     assert [x["status"] for x in lines] == [200, 404, 422]
     for line in lines:
         assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Volcast"
         assert (line["Service"], line["Route"], line["ServerErrors"]) == ("api", "/predict", 0)
         assert line["Latency"] > 0 and line["method"] == "POST"
+
+
+def _marked_lines(log: Path, marker: str, expected: int, timeout_s: float = 10.0) -> list[dict]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = [json.loads(x) for x in log.read_text().splitlines() if marker in x]
+        if len(lines) >= expected or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def test_gunicorn_config_from_environment() -> None:
