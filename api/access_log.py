@@ -1,9 +1,9 @@
-"""One JSON line per request: the access log and a CloudWatch Embedded Metric Format record.
+"""One JSON line per request: the access log, and for /predict a CloudWatch EMF record.
 
-CloudWatch Logs turns each line's ``_aws`` block into metrics (namespace Volcast, dimensions
-Service and Route): ``Latency`` (ms), ``Requests`` and ``ServerErrors`` (1 on a 5xx). The same
-line carries the request id, method, path, status and client for people reading the logs.
-Route is the matched route's path template, so unknown paths cannot multiply metric series.
+CloudWatch Logs turns a line's ``_aws`` block into metrics (namespace Volcast, dimensions
+Service and Route): ``Latency`` (ms), ``Requests`` and ``ServerErrors`` (1 on a 5xx). Every
+line carries the request id, method, path, status, latency and client for people reading the
+logs. Route is the matched route's path template (or "unmatched"), never the raw path.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from core.monitoring import emf_record
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-NAMESPACE = "Volcast"
 SERVICE = "api"
 REQUEST_ID_HEADER = b"x-request-id"
 _CLIENT_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -35,31 +36,23 @@ def write_line(line: str) -> None:
     sys.stdout.flush()
 
 
-def emf_record(route: str, latency_ms: float, status: int, **fields: Any) -> dict[str, Any]:
-    """The EMF document of one request (see the module docstring)."""
-    return {
-        "_aws": {
-            "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [["Service", "Route"]],
-                    "Metrics": [
-                        {"Name": "Latency", "Unit": "Milliseconds"},
-                        {"Name": "Requests", "Unit": "Count"},
-                        {"Name": "ServerErrors", "Unit": "Count"},
-                    ],
-                }
-            ],
-        },
-        "Service": SERVICE,
-        "Route": route,
-        "Latency": round(latency_ms, 3),
-        "Requests": 1,
-        "ServerErrors": 1 if status >= 500 else 0,
-        "status": status,
-        **fields,
+#: Routes whose lines carry the EMF block. Every other route (/health on each ALB check, /docs,
+#: scanners' unmatched paths) is logged but not metered: each metered route adds three custom
+#: metrics to the bill (docs/cost.md), and the alarms watch /predict only.
+METERED_ROUTES = frozenset({"/predict"})
+
+
+def access_record(route: str, latency_ms: float, status: int, **fields: Any) -> dict[str, Any]:
+    """The access line of one request; an EMF record for a metered route."""
+    latency = round(latency_ms, 3)
+    if route not in METERED_ROUTES:
+        return {"Service": SERVICE, "Route": route, "Latency": latency, "status": status, **fields}
+    metrics = {
+        "Latency": (latency, "Milliseconds"),
+        "Requests": (1, "Count"),
+        "ServerErrors": (1 if status >= 500 else 0, "Count"),
     }
+    return {**emf_record({"Service": SERVICE, "Route": route}, metrics), "status": status, **fields}
 
 
 class AccessLogMiddleware:
@@ -89,7 +82,7 @@ class AccessLogMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             client = scope.get("client")
-            record = emf_record(
+            record = access_record(
                 route,
                 (time.perf_counter() - started) * 1000.0,
                 status,

@@ -211,13 +211,15 @@ def test_request_id_and_emf_line(client: TestClient, capsys: pytest.CaptureFixtu
     assert record["Latency"] > 0 and math.isfinite(record["Latency"])
 
 
-def test_unknown_route_is_one_metric_series(
-    client: TestClient, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_only_predict_is_metered(client: TestClient, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert client.get("/wp-admin/x").status_code == 404
     line = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")][-1]
     assert line["Route"] == "unmatched" and line["path"] == "/wp-admin/x"
+    assert "_aws" not in line  # logged, not metered: scanners cannot add metric series
+    assert client.get("/health").status_code in (200, 503)
+    health = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")][-1]
+    assert health["Route"] == "/health" and "_aws" not in health and health["Latency"] > 0
 
 
 def test_openapi_has_typed_models_with_examples(client: TestClient) -> None:
