@@ -66,7 +66,7 @@ def dated_run_name(prefix: str) -> Callable[[], str]:
         params = flow_run.parameters
         if params.get("start") or params.get("end"):
             return f"{prefix}-{params.get('start') or 'history'}..{params.get('end') or 'latest'}"
-        return f"{prefix}-{trading_day_or_latest(params.get('day'))}"
+        return f"{prefix}-{trading_day_or_latest(params.get('day') or params.get('asof'))}"
 
     return name
 
