@@ -51,6 +51,24 @@ def moto_endpoint() -> Iterator[str]:
                 os.environ[key] = value
 
 
+def create_kms_bucket(endpoint: str, prefix: str = "volcast") -> tuple[str, str]:
+    """A bucket with default SSE-KMS under a new customer key, as terraform/modules/s3 makes."""
+    import uuid
+
+    import boto3
+
+    kms = boto3.client("kms", endpoint_url=endpoint)
+    key_id = kms.create_key(Description=f"{prefix} test key")["KeyMetadata"]["KeyId"]
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    bucket = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    rule = {
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id}
+    }
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]})
+    return bucket, key_id
+
+
 _AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

@@ -4,11 +4,9 @@ the PRODUCTION pointer in S3 moves."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from pyarrow import fs as pafs
 
@@ -16,6 +14,7 @@ from core import contracts
 from core.lake import Lake
 from core.models.registry import ModelRegistry
 from tests.api.conftest import STARLETTE_HTTPX, ServedLake, api_client
+from tests.conftest import create_kms_bucket
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings(STARLETTE_HTTPX)]
 
@@ -24,24 +23,7 @@ FEATURE_SESSIONS = 60  # the newest feature days only: S3 PUTs to moto cost ~10 
 
 @pytest.fixture(scope="module")
 def s3_lake(moto_endpoint: str, served_lake: ServedLake) -> Iterator[str]:
-    kms = boto3.client("kms", endpoint_url=moto_endpoint)
-    key_id = kms.create_key(Description="volcast api test")["KeyMetadata"]["KeyId"]
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
-    bucket = f"volcast-api-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [
-                {
-                    "ApplyServerSideEncryptionByDefault": {
-                        "SSEAlgorithm": "aws:kms",
-                        "KMSMasterKeyID": key_id,
-                    }
-                }
-            ]
-        },
-    )
+    bucket, _ = create_kms_bucket(moto_endpoint, "volcast-api")
     uri = f"s3://{bucket}/lake"
     target = Lake(uri, moto_endpoint)
     local = served_lake.root

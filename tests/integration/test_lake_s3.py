@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import boto3
 import numpy as np
 import pandas as pd
@@ -11,6 +9,7 @@ import pytest
 
 from core import contracts
 from core.lake import Lake, WriteOutcome
+from tests.conftest import create_kms_bucket
 from tests.raw_frames import raw_market_frame
 
 pytestmark = pytest.mark.integration
@@ -18,25 +17,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def kms_bucket(moto_endpoint: str) -> tuple[str, str]:
-    kms = boto3.client("kms", endpoint_url=moto_endpoint)
-    key_id = kms.create_key(Description="volcast lake")["KeyMetadata"]["KeyId"]
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
-    bucket = f"volcast-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [
-                {
-                    "ApplyServerSideEncryptionByDefault": {
-                        "SSEAlgorithm": "aws:kms",
-                        "KMSMasterKeyID": key_id,
-                    }
-                }
-            ]
-        },
-    )
-    return bucket, key_id
+    return create_kms_bucket(moto_endpoint, "volcast")
 
 
 def test_partitions_round_trip_encrypted(moto_endpoint: str, kms_bucket: tuple[str, str]) -> None:
