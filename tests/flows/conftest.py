@@ -41,7 +41,14 @@ class PrefectServer:
 
 
 def prefect_env(home: Path, api_url: str) -> dict[str, str]:
+    # The server fetches Prefect's collection registry from GitHub when a work pool is created
+    # and falls back to its bundled copy: a closed loopback proxy makes that fail at once,
+    # without even a DNS lookup, so the tests' traffic stays on 127.0.0.1.
+    closed_proxy = f"http://127.0.0.1:{free_port()}"
     return {
+        "HTTPS_PROXY": closed_proxy,
+        "HTTP_PROXY": closed_proxy,
+        "NO_PROXY": "127.0.0.1,localhost",
         "PREFECT_HOME": str(home),
         "PREFECT_API_URL": api_url,
         "DO_NOT_TRACK": "1",

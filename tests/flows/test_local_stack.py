@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, free_port
+from tests.flows.conftest import prefect_env
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +52,7 @@ def test_up_starts_the_stack_and_down_stops_exactly_it(tmp_path: Path) -> None:
         "PORT": str(api_port),
         "VOLCAST_LAKE_URI": str(tmp_path / "lake"),
         "PREFECT_UI_ENABLED": "false",
+        **{k: v for k, v in prefect_env(tmp_path, "").items() if "PROXY" in k},
     }
     pids: dict[str, int] = {}
     up = _stack("up", env)
