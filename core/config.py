@@ -54,3 +54,13 @@ class Settings(BaseSettings):
         le=3600.0,
         description="How often the API polls the PRODUCTION pointer and new partitions.",
     )
+
+
+def settings_with(source: str | None = None, csv_dir: str | Path | None = None) -> Settings:
+    """Settings from the environment, with a run's explicit source overrides on top."""
+    overrides: dict[str, object] = {}
+    if source is not None:
+        overrides["source"] = source
+    if csv_dir is not None:
+        overrides["csv_dir"] = Path(csv_dir)
+    return Settings(**overrides)

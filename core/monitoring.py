@@ -33,12 +33,14 @@ def emf_record(
                 {
                     "Namespace": namespace,
                     "Dimensions": [list(dimensions)],
-                    "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in items],
+                    "Metrics": [
+                        {"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()
+                    ],
                 }
             ],
         },
         **dimensions,
-        **{name: value for name, (value, _) in metrics.items()},
+        **{name: value for name, (value, _) in items},
     }
 
 

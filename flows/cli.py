@@ -17,7 +17,7 @@ import typer
 
 from core import steps
 from core.calendar import latest_trading_day
-from core.config import Settings, SourceName
+from core.config import SourceName, settings_with
 
 app = typer.Typer(
     help="volcast: daily SPY 5-day realized-volatility forecasts.",
@@ -39,12 +39,7 @@ EndOpt = Annotated[dt.datetime | None, typer.Option("--end", formats=["%Y-%m-%d"
 def _context(
     source: str | None = None, csv_dir: Path | None = None, reads_lake: bool = True
 ) -> steps.Context:
-    overrides: dict[str, Any] = {}
-    if source is not None:
-        overrides["source"] = source
-    if csv_dir is not None:
-        overrides["csv_dir"] = csv_dir
-    ctx = steps.Context.from_settings(Settings(**overrides))
+    ctx = steps.Context.from_settings(settings_with(source, csv_dir))
     # The lake's own record of its source wins: `infer` on a CSV lake is not synthetic.
     stored = steps.lake_source(ctx) if reads_lake else {}
     synthetic = stored["synthetic"] if stored else ctx.settings.source == "synthetic"

@@ -14,18 +14,8 @@ from prefect.tasks import exponential_backoff
 
 from core import steps
 from core.calendar import latest_trading_day
-from core.config import Settings
+from core.config import Settings, settings_with
 from core.transient import is_transient
-
-
-def settings_with(source: str | None = None, csv_dir: str | Path | None = None) -> Settings:
-    """VOLCAST_* settings, with a run's explicit source overrides on top."""
-    overrides: dict[str, Any] = {}
-    if source is not None:
-        overrides["source"] = source
-    if csv_dir is not None:
-        overrides["csv_dir"] = Path(csv_dir)
-    return Settings(**overrides)
 
 
 def context(source: str | None = None, csv_dir: str | Path | None = None) -> steps.Context:
