@@ -2,9 +2,9 @@
 
 Contributions are in the model's raw space (log variance for the CatBoost candidate): they add
 up, with the expected value, to the raw prediction, which is what makes them explanations
-rather than importances. They come from CatBoost's native TreeSHAP (exact, and the same
-numbers ``shap.TreeExplainer`` computes; a test holds both to 1e-6) plus the exact linear
-SHAP values of the HAR-X offset the trees boost from.
+rather than importances. They are CatBoost's TreeSHAP values (exact; read from per-leaf tables,
+core.models.tree_shap; tests hold them to CatBoost's own call and to ``shap.TreeExplainer``)
+plus the exact linear SHAP values of the HAR-X offset the trees boost from.
 """
 
 from __future__ import annotations

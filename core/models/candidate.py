@@ -39,8 +39,9 @@ way: the menu's second entry was itself found in full-period research. CPU per f
 
 Raw prediction and SHAP: ``raw_prediction(X) = offset(X) + trees(X)`` with
 ``offset(X) = log h_harx(X)`` and vol = exp((raw + log_bias_) / 2). ``shap_values`` splits raw
-exactly: trees by CatBoost's native TreeSHAP, the linear offset by its exact linear SHAP values
-(coef * (log x^2 - training mean)), so contributions + expected_value == raw prediction.
+exactly: trees by CatBoost's TreeSHAP (tabulated per leaf, core.models.tree_shap), the linear
+offset by its exact linear SHAP values (coef * (log x^2 - training mean)), so contributions +
+expected_value == raw prediction.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from catboost import CatBoostRegressor, Pool
 from numpy.typing import NDArray
 
 from core.models.baselines import HAR_COLUMNS, VAR_FLOOR, LinearVarianceModel
+from core.models.tree_shap import ObliviousTreeShap
 
 MODEL_FILE = "model.cbm"
 META_FILE = "candidate.json"
@@ -128,6 +130,8 @@ class CandidateModel:
     # offset_menu only: index of the chosen offset and every entry's validation loss.
     offset_choice_: int | None = field(default=None, init=False)
     offset_losses_: tuple[float, ...] = field(default=(), init=False)
+    _shap_tables: ObliviousTreeShap | None = field(default=None, init=False, repr=False)
+    _shap_tables_of: CatBoostRegressor | None = field(default=None, init=False, repr=False)
 
     # -- fitting -------------------------------------------------------------------------
     def _matrix(self, X: pd.DataFrame | NDArray[np.float64]) -> NDArray[np.float64]:
@@ -257,22 +261,16 @@ class CandidateModel:
     ) -> tuple[NDArray[np.float64], float]:
         """(contributions[n, n_features], expected_value) with rows summing to raw - expected.
 
-        Trees: CatBoost native TreeSHAP. HAR-X offset: exact linear SHAP, coef_j times the
-        regressor's deviation from its training mean, credited to the regressor's feature.
+        Trees: CatBoost's TreeSHAP, from per-leaf tables built once per booster
+        (core.models.tree_shap; CatBoost's own call for trees the tables do not cover).
+        HAR-X offset: exact linear SHAP, coef_j times the regressor's deviation from its
+        training mean, credited to the regressor's feature.
         The offset's clip to the training range is the one non-linear part: where it binds,
         the clipped excess is credited to the first HAR feature so the sum stays exact.
         """
         M = self._matrix(X)
         assert self.booster_ is not None and self.feature_names is not None
-        # thread_count on the Pool too: its default (all cores) starts a helper thread per call
-        # that spins in the kernel, ~1 ms of CPU per single-row call (docs/benchmarks.md).
-        tree_shap = self.booster_.get_feature_importance(
-            Pool(M, thread_count=self.thread_count),
-            type="ShapValues",
-            thread_count=self.thread_count,
-        )
-        contrib = np.asarray(tree_shap[:, :-1], dtype=np.float64)
-        expected = float(tree_shap[0, -1])
+        contrib, expected = self._tree_shap(M)
         if self.harx_ is not None and self.harx_means_ is not None:
             design = self._offset_design(M)
             coef = self.harx_.coef_
@@ -286,6 +284,24 @@ class CandidateModel:
             contrib[:, self.feature_names.index(self.harx_.columns[0])] += clip_gap
             expected += base
         return contrib, expected
+
+    def _tree_shap(self, M: NDArray[np.float64]) -> tuple[NDArray[np.float64], float]:
+        assert self.booster_ is not None and self.feature_names is not None
+        if self._shap_tables_of is not self.booster_:  # built once per fitted or loaded booster
+            self._shap_tables = ObliviousTreeShap.from_catboost(
+                self.booster_, len(self.feature_names)
+            )
+            self._shap_tables_of = self.booster_
+        if self._shap_tables is not None:
+            return self._shap_tables.values(M)
+        # thread_count on the Pool too: its default (all cores) starts a helper thread per call
+        # that spins in the kernel, ~1 ms of CPU per single-row call (docs/benchmarks.md).
+        native = self.booster_.get_feature_importance(
+            Pool(M, thread_count=self.thread_count),
+            type="ShapValues",
+            thread_count=self.thread_count,
+        )
+        return np.asarray(native[:, :-1], dtype=np.float64), float(native[0, -1])
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, folder: str | Path) -> list[Path]:

@@ -1,4 +1,5 @@
-"""SHAP drivers: native CatBoost SHAP equals shap.TreeExplainer, and contributions add up."""
+"""SHAP drivers: CatBoost SHAP (native and tabulated) equals shap.TreeExplainer, and
+contributions add up."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from core.explain import mean_abs_shap, rank_drivers, top_drivers
 from core.features import build_features
 from core.labels import build_labels
 from core.models.candidate import CandidateModel, CandidateParams
+from core.models.tree_shap import ObliviousTreeShap
 from tests.factories import curated_frame
 
 
@@ -24,12 +26,15 @@ def fitted() -> tuple[CandidateModel, pd.DataFrame]:
     return model, data.drop(columns=["date", "rv_5d"])
 
 
-def test_native_shap_matches_tree_explainer(fitted) -> None:
+def test_catboost_shap_matches_tree_explainer(fitted) -> None:
     model, X = fitted
     matrix = X.to_numpy(dtype=np.float64)[:200]
     native = model.booster_.get_feature_importance(Pool(matrix), type="ShapValues")[:, :-1]
+    tables = ObliviousTreeShap.from_catboost(model.booster_, matrix.shape[1])
+    assert tables is not None
     reference = shap.TreeExplainer(model.booster_).shap_values(matrix)
     np.testing.assert_allclose(native, reference, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(tables.values(matrix)[0], reference, atol=1e-6, rtol=0)
 
 
 def test_contributions_plus_expected_equal_raw_prediction(fitted) -> None:
