@@ -2,7 +2,7 @@
 
 Each server worker owns one scoring process. Requests are written to its stdin as they come
 and answers matched back by id, so the event loop never waits on SHAP; the process works
-through its queue one row at a time at the raw SHAP cost. If the process dies, requests in
+through its queue one row at a time at the cost of scoring alone. If the process dies, requests in
 flight fail with ScorerUnavailable (the API answers 503) and the next request starts a new one.
 """
 

@@ -1,11 +1,12 @@
 """Model benchmarks on the real data: the weekly train, the walk-forward evaluation (with its
 quality table), and SHAP top drivers / predict latency of a fitted candidate.
 
-Run: `python -m bench.bench_model` (prints one JSON document).
+Run: `python -m bench.bench_model [--shap-only]` (prints one JSON document).
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import tempfile
 from pathlib import Path
@@ -173,6 +174,12 @@ def run(work: Path, real_lake: Path | None = None) -> dict[str, Any]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shap-only", action="store_true", help="only the SHAP/predict timings")
+    args = parser.parse_args()
+    if args.shap_only:
+        emit({"machine": machine(), "model": {"shap_top_drivers": shap_latency()}})
+        return
     with tempfile.TemporaryDirectory(prefix="volcast-bench-") as folder:
         emit({"machine": machine(), "model": run(Path(folder))})
 

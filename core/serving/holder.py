@@ -236,6 +236,7 @@ def load_serving_model(registry: ModelRegistry, version: str) -> ServingModel:
     with tempfile.TemporaryDirectory(prefix="volcast-serving-") as folder:
         registry.materialize(version, folder)
         model = CandidateModel.load(folder, thread_count=SERVING_THREADS)
+    model.build_shap_tables()  # now, not in the first request that needs SHAP
     return ServingModel(version, model, meta.get("created_at"), _utcnow())
 
 
