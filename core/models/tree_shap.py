@@ -27,6 +27,11 @@ import numpy as np
 from catboost import CatBoost
 from numpy.typing import NDArray
 
+#: Deeper trees go to CatBoost's call: tables and their build grow as 4**depth per tree.
+MAX_DEPTH = 8
+#: Floats in the largest temporary of one vectorized pass (~64 MB).
+WORK_FLOATS = 2**23
+
 
 @dataclass(frozen=True)
 class ObliviousTreeShap:
@@ -67,6 +72,8 @@ class ObliviousTreeShap:
             return None
         if any(len(t["leaf_values"]) != len(t["leaf_weights"]) for t in trees):
             return None  # more than one output dimension
+        if max(len(t["splits"]) for t in trees) > MAX_DEPTH:
+            return None
         scale, biases = spec.get("scale_and_bias", [1.0, [0.0]])
         nan_right = {
             f["flat_feature_index"]: f.get("nan_value_treatment") == "AsTrue"
@@ -91,16 +98,19 @@ class ObliviousTreeShap:
             missing_right[i, : len(tested)] = [nan_right.get(f, False) for f in tested]
             players[i, : len(distinct)] = distinct
             patterns.setdefault(tuple(distinct.index(f) for f in tested), []).append(i)
-        for pattern, members in patterns.items():
-            leaf_values = np.array([trees[i]["leaf_values"] for i in members], np.float64)
-            leaf_weights = np.array([trees[i]["leaf_weights"] for i in members], np.float64)
-            v = _subset_values(leaf_values, leaf_weights)  # [tree, leaf, level mask]
+        for pattern, same in patterns.items():
             level_masks, shapley = _shapley_weights(pattern)
-            n_leaves, m = leaf_values.shape[1], shapley.shape[1]
-            contributions[np.ix_(members, range(n_leaves), range(m))] = (
-                v[:, :, level_masks] @ shapley
-            )
-            expected += float(v[:, 0, 0].sum())
+            n_leaves, m = 2 ** len(pattern), shapley.shape[1]
+            per_pass = max(1, WORK_FLOATS // (n_leaves * n_leaves * max(len(pattern), 1)))
+            for start in range(0, len(same), per_pass):  # bounded memory for deep trees
+                members = same[start : start + per_pass]
+                leaf_values = np.array([trees[i]["leaf_values"] for i in members], np.float64)
+                leaf_weights = np.array([trees[i]["leaf_weights"] for i in members], np.float64)
+                v = _subset_values(leaf_values, leaf_weights)  # [tree, leaf, level mask]
+                contributions[np.ix_(members, range(n_leaves), range(m))] = (
+                    v[:, :, level_masks] @ shapley
+                )
+                expected += float(v[:, 0, 0].sum())
         return cls(
             features=features,
             borders=borders,

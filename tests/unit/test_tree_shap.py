@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from catboost import CatBoostRegressor, Pool
 
+from core.models import tree_shap
 from core.models.candidate import CandidateModel
-from core.models.tree_shap import ObliviousTreeShap
+from core.models.tree_shap import MAX_DEPTH, ObliviousTreeShap
 
 N_FEATURES = 6
 
@@ -79,11 +80,25 @@ def test_tables_equal_catboost_shap_values(spec: dict) -> None:
     np.testing.assert_array_equal(single[0], contributions[7])
 
 
+def test_building_in_several_passes_gives_the_same_tables(monkeypatch) -> None:
+    X, y = _training_set(600, seed=5)
+    booster = CatBoostRegressor(iterations=60, depth=4, thread_count=1, verbose=False).fit(X, y)
+    whole = ObliviousTreeShap.from_catboost(booster, N_FEATURES)
+    monkeypatch.setattr(tree_shap, "WORK_FLOATS", 16 * 16 * 4 * 3)  # three trees per pass
+    in_passes = ObliviousTreeShap.from_catboost(booster, N_FEATURES)
+    assert whole is not None and in_passes is not None
+    np.testing.assert_array_equal(in_passes.contributions, whole.contributions)
+    assert in_passes.expected_value == pytest.approx(whole.expected_value, abs=1e-12)
+
+
 def test_what_the_tables_do_not_cover_is_refused() -> None:
     X, y = _training_set(400, seed=1)
     depthwise = CatBoostRegressor(iterations=20, depth=3, grow_policy="Depthwise", verbose=False)
     depthwise.fit(X, y)
     assert ObliviousTreeShap.from_catboost(depthwise, N_FEATURES) is None
+
+    too_deep = CatBoostRegressor(iterations=3, depth=MAX_DEPTH + 1, verbose=False).fit(X, y)
+    assert ObliviousTreeShap.from_catboost(too_deep, N_FEATURES) is None
 
     frame_rows = [
         [f"c{int(v) % 3}", float(x)] for v, x in zip(np.nan_to_num(X[:, 2]), X[:, 0], strict=True)
