@@ -130,8 +130,13 @@ class CandidateModel:
     # offset_menu only: index of the chosen offset and every entry's validation loss.
     offset_choice_: int | None = field(default=None, init=False)
     offset_losses_: tuple[float, ...] = field(default=(), init=False)
-    _shap_tables: ObliviousTreeShap | None = field(default=None, init=False, repr=False)
-    _shap_tables_of: CatBoostRegressor | None = field(default=None, init=False, repr=False)
+    # A cache: the SHAP tables of ``_shap_tables_of`` (see build_shap_tables).
+    _shap_tables: ObliviousTreeShap | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _shap_tables_of: CatBoostRegressor | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     # -- fitting -------------------------------------------------------------------------
     def _matrix(self, X: pd.DataFrame | NDArray[np.float64]) -> NDArray[np.float64]:
