@@ -47,7 +47,8 @@ class ObliviousTreeShap:
 
     def values(self, X: NDArray[np.float64]) -> tuple[NDArray[np.float64], float]:
         """(contributions[n, n_features], expected value) for the rows of ``X``."""
-        rows = np.atleast_2d(X).astype(np.float32)  # CatBoost compares float32 values
+        with np.errstate(over="ignore"):  # beyond float32's range is +-inf, as in CatBoost
+            rows = np.atleast_2d(X).astype(np.float32)  # CatBoost compares float32 values
         tested = rows[:, self.features]  # [n, trees, depth]
         right = np.where(np.isnan(tested), self.nan_right, tested > self.borders)
         leaves = right @ (1 << np.arange(self.features.shape[1]))  # [n, trees]

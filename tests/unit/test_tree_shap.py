@@ -23,11 +23,12 @@ def _training_set(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _probe_rows(booster: CatBoostRegressor, seed: int) -> np.ndarray:
-    """Random rows, missing values, and values on, just above and just below each border (in
-    float64 and float32 steps: CatBoost compares float32)."""
+    """Random rows, missing, huge and infinite values, and values on, just above and just below
+    each border (in float64 and float32 steps: CatBoost compares float32)."""
     rng = np.random.default_rng(seed)
     rows = rng.normal(scale=1.5, size=(300, N_FEATURES))
     rows[rng.random(rows.shape) < 0.1] = np.nan
+    rows[:4, :] = [[1e300], [-1e300], [np.inf], [-np.inf]]  # beyond float32 and infinite
     edges = []
     for feature, borders in booster.get_borders().items():
         for border in borders[:: max(1, len(borders) // 8)]:
