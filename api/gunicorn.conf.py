@@ -12,6 +12,12 @@ port = int(os.environ.get("PORT", "8000"))
 bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
 
 workers = int(os.environ.get("WEB_CONCURRENCY", str(len(os.sched_getaffinity(0)))))
+# A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections over the
+# workers by hash. With one shared socket, the worker that wakes first accepts a whole burst
+# (an asyncio server accepts many per wake-up): 47 of 50 keep-alive connections on one of two
+# workers under wrk, p95 doubled (docs/benchmarks.md). The cost: a connection hashed to a
+# worker still starting up waits for it (seconds) instead of going to one that is ready.
+reuse_port = True
 # The maintained worker package (uvicorn.workers is deprecated).
 worker_class = "uvicorn_worker.UvicornWorker"
 

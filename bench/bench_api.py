@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,9 @@ from core.models.registry import ModelRegistry
 from core.models.tree_shap import ObliviousTreeShap
 from core.serving.holder import load_serving_model
 from loadtest.lake import PreparedLake, prepare_lake
+from loadtest.run import start_server
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 CLIENTS = (1, 10, 50)
 PACED_CLIENTS, PACED_RATE = 50, 800
 SHAP_REPS, SHAP_WARMUP = 1000, 50
@@ -196,41 +195,9 @@ def load(url: str, bodies: list[dict], clients: int, seconds: float, work: Path,
 
 
 def serve(app: str, lake: Path, port: int, logs: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "VOLCAST_LAKE_URI": str(lake),
-    }
-    with (logs / f"{port}.out").open("wb") as out, (logs / f"{port}.err").open("wb") as err:
-        server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "api/gunicorn.conf.py", app],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=2):
-                # the naive app has no /health; the optimized one is ready once /health is 200
-                if app != "api.main:app" or _healthy(port):
-                    return server
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{app} did not start; see {logs}")
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
+    """``app`` under gunicorn with 2 workers; the naive app has no /health."""
+    ready = "/health" if app == "api.main:app" else "/openapi.json"
+    return start_server(lake, port, 2, logs, app=app, ready_path=ready)
 
 
 def bench_app(app: str, prepared: PreparedLake, bodies: dict, seconds: float, work: Path) -> dict:

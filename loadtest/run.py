@@ -31,6 +31,13 @@ BIN = Path(sys.executable).parent
 P95_LIMIT_MS = 2000.0
 SERVER_ERROR_LIMIT = 0.01
 SAMPLE_VECTORS = 50
+#: `make serve`'s command (and the api image's), started from this venv; the app comes last.
+GUNICORN_COMMAND = (str(BIN / "gunicorn"), "-c", "api/gunicorn.conf.py")
+APP = "api.main:app"
+#: A worker's first load reads the whole features table (docs/api.md).
+START_TIMEOUT_S = 180.0
+#: Consecutive 200s on new connections before a server counts as up (wait_until_serving).
+READY_IN_A_ROW = 8
 
 
 def _free_port() -> int:
@@ -51,36 +58,65 @@ def write_traffic_data(prepared: PreparedLake, path: Path) -> Path:
     return path
 
 
-def start_server(lake: Path, port: int, workers: int, log_dir: Path) -> subprocess.Popen[bytes]:
-    """The exact serving command, on 127.0.0.1:port; returns once /health is 200."""
-    env = {
+def start_server(
+    lake: Path,
+    port: int,
+    workers: int,
+    log_dir: Path,
+    app: str = APP,
+    ready_path: str = "/health",
+    **env: str,
+) -> subprocess.Popen[bytes]:
+    """The exact serving command on 127.0.0.1:port (``app`` under api/gunicorn.conf.py);
+    returns once every worker answers ``ready_path`` with a 200 (see wait_until_serving)."""
+    environment = {
         **os.environ,
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": str(workers),
         "VOLCAST_LAKE_URI": str(lake),
+        **env,
     }
-    with (log_dir / "server.out").open("wb") as out, (log_dir / "server.err").open("wb") as err:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = log_dir / f"server-{port}.out", log_dir / f"server-{port}.err"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
         server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "api/gunicorn.conf.py", "api.main:app"],
+            [*GUNICORN_COMMAND, app],
             cwd=REPO,
-            env=env,
+            env=environment,
             stdout=out,
             stderr=err,
             start_new_session=True,
         )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}{ready_path}", server, START_TIMEOUT_S)
+    except (RuntimeError, TimeoutError) as exc:
+        stop_server(server)
+        raise type(exc)(f"{exc}: {err_path.read_text()[-3000:]}") from None
+    return server
+
+
+def wait_until_serving(url: str, server: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Until ``url`` answers 200 READY_IN_A_ROW times in a row, each on a new connection.
+
+    Every worker listens on its own socket and the kernel spreads connections by hash
+    (api/gunicorn.conf.py), so one 200 only says that one worker is up: READY_IN_A_ROW of them
+    miss a worker still starting with probability 2**-READY_IN_A_ROW (2 workers)."""
+    deadline = time.monotonic() + timeout_s
+    in_a_row = 0
+    while in_a_row < READY_IN_A_ROW:
         if server.poll() is not None:
-            raise RuntimeError(f"the server exited; see {log_dir / 'server.err'}")
+            raise RuntimeError(f"the server exited with code {server.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer 200 within {timeout_s} s")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status == 200:
-                    return server
+            with urllib.request.urlopen(url, timeout=1) as response:
+                ready = response.status == 200
         except OSError:
-            time.sleep(0.5)
-    stop_server(server)
-    raise TimeoutError(f"the server was not healthy within 180 s; see {log_dir / 'server.err'}")
+            ready = False
+        in_a_row = in_a_row + 1 if ready else 0
+        if not ready:
+            time.sleep(0.25)
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> int:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from loadtest.run import write_traffic_data
@@ -45,6 +47,33 @@ def _marked_lines(log: Path, marker: str, expected: int, timeout_s: float = 10.0
         if len(lines) >= expected or time.monotonic() > deadline:
             return lines
         time.sleep(0.05)
+
+
+def test_a_burst_of_connections_is_spread_over_the_workers(served: Server) -> None:
+    """One listening socket per worker (reuse_port): with a shared one, the worker that woke
+    first took 47 of 50 connections opened at once."""
+    port = int(served.url.rsplit(":", 1)[1])
+    workers = psutil.Process(served.process.pid).children()
+    assert len(workers) == 2
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(40)]
+    try:
+        for conn in connections:  # all connected first: a burst, then one request on each
+            conn.sendall(b"GET /version HTTP/1.1\r\nHost: volcast\r\n\r\n")
+        for conn in connections:
+            assert conn.recv(64).startswith(b"HTTP/1.1 200")
+        held = [
+            sum(
+                c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+                for c in worker.net_connections(kind="tcp")
+            )
+            for worker in workers
+        ]
+    finally:
+        for conn in connections:
+            conn.close()
+    assert sum(held) == 40
+    # By hash, fewer than 8 of 40 on one worker has probability ~4e-5.
+    assert min(held) >= 8, held
 
 
 def test_gunicorn_config_from_environment() -> None:

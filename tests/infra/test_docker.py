@@ -201,10 +201,11 @@ def test_api_image_runs_make_serve_command(stages: dict[str, Stage]) -> None:
     recipe = [shlex.split(line) for line in _make_recipe("serve")]
     runs = [[Path(argv[0]).name, *argv[1:]] for argv in recipe if argv]
     assert command in runs, f"`make serve` runs {recipe}, not {command}"
-    # The API tests start the server with the same command (tests/api/servers.py).
-    from tests.api.servers import COMMAND as tested
+    # The API tests, the load test and the benchmark start it with the same command.
+    from loadtest.run import APP, GUNICORN_COMMAND
 
-    assert [Path(tested[0]).name, *tested[1:]] == command, f"the API tests run {tested}"
+    tested = [Path(GUNICORN_COMMAND[0]).name, *GUNICORN_COMMAND[1:], APP]
+    assert tested == command, f"loadtest.run.start_server runs {tested}"
     for path in ("api/gunicorn.conf.py", "api/main.py"):
         assert (REPO / path).is_file(), f"the api image's command needs {path}"
 
