@@ -3,15 +3,15 @@
 Run as ``python -m core.serving.scorer`` with the same VOLCAST_* environment as the server.
 It reads binary requests on stdin and answers each on stdout, in order (formats below).
 
-Why a process: scoring a row is CPU work (~0.4 ms with the SHAP tables of
-core.models.tree_shap; ~4 ms through CatBoost's own call, which trees the tables do not cover
+Why a process: scoring a row is CPU work (~0.3 ms with the SHAP tables of
+core.models.tree_shap; ~3 ms through CatBoost's own call, which trees the tables do not cover
 still take), and the event loop must not do it. Not a thread: CatBoost's SHAP releases and
 re-takes the GIL many times per call, and next to a busy event loop each re-take waits for the
 loop's switch interval (one row went from ~3 ms to ~130 ms; docs/benchmarks.md); numpy's small
 calls hold the GIL throughout. A process per server worker keeps both at their own cost.
 
 Why binary: the row and the drivers are floats; formatting and parsing 44 of them as JSON text
-costs ~0.1 ms a side, a large share of a ~0.4 ms score. Raw float64 is exact.
+costs ~0.1 ms a side, a large share of a ~0.3 ms score. Raw float64 is exact.
 
 Request:  header (id u32, k u16, version length u16, n u32), version (UTF-8), n float64 values
           in the model's feature order; n == 0 only loads the version (a warm-up).
