@@ -15,8 +15,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", str(len(os.sched_getaffinity(0))
 # A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections over the
 # workers by hash. With one shared socket, the worker that wakes first accepts a whole burst
 # (an asyncio server accepts many per wake-up): 47 of 50 keep-alive connections on one of two
-# workers under wrk, p95 doubled (docs/benchmarks.md). The cost: a connection hashed to a
-# worker still starting up waits for it (seconds) instead of going to one that is ready.
+# workers under wrk, whose clients then queue behind it (docs/benchmarks.md). The cost: a
+# connection hashed to a worker still starting up waits for it (seconds) instead of going to one
+# that is ready.
 reuse_port = True
 # The maintained worker package (uvicorn.workers is deprecated).
 worker_class = "uvicorn_worker.UvicornWorker"

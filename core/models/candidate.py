@@ -292,8 +292,8 @@ class CandidateModel:
         return contrib, expected
 
     def build_shap_tables(self) -> bool:
-        """Tabulate the trees' SHAP values now (else on the first ``shap_values`` call, ~0.1 s
-        for a few hundred trees); False when the trees need CatBoost's own call instead."""
+        """Tabulate the trees' SHAP values now (else the first ``shap_values`` call does);
+        False when the trees need CatBoost's own call instead."""
         if self.booster_ is None or self.feature_names is None:
             raise RuntimeError(f"{self.name} is not fitted")
         if self._shap_tables_of is not self.booster_:  # once per fitted or loaded booster
