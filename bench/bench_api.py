@@ -34,7 +34,7 @@ from core.models.registry import ModelRegistry
 from core.models.tree_shap import ObliviousTreeShap
 from core.serving.holder import load_serving_model
 from loadtest.lake import PreparedLake, prepare_lake
-from loadtest.run import start_server
+from loadtest.run import free_port, start_server
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENTS = (1, 10, 50)
@@ -201,8 +201,6 @@ def serve(app: str, lake: Path, port: int, logs: Path) -> subprocess.Popen[bytes
 
 
 def bench_app(app: str, prepared: PreparedLake, bodies: dict, seconds: float, work: Path) -> dict:
-    from tests.conftest import free_port  # the same free-port helper the tests use
-
     port = free_port()
     server = serve(app, prepared.root, port, work)
     url = f"http://127.0.0.1:{port}"

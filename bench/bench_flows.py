@@ -14,21 +14,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import Timing, emit, loadavg, machine
+from loadtest.run import free_port
 
 SETUP_START, SETUP_END = "2019-01-02", "2022-06-30"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _prepare_lake(lake: Path) -> None:
@@ -45,12 +39,12 @@ def _prepare_lake(lake: Path) -> None:
 def run(work: Path, runs: int = 5) -> dict:
     lake = work / "lake"
     _prepare_lake(lake)
-    prefect_port = _free_port()
+    prefect_port = free_port()
     os.environ.update(
         {
             "VOLCAST_STACK_DIR": str(work / "stack"),
             "PREFECT_PORT": str(prefect_port),
-            "PORT": str(_free_port()),
+            "PORT": str(free_port()),
             "VOLCAST_LAKE_URI": str(lake),
         }
     )

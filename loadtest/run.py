@@ -40,7 +40,8 @@ START_TIMEOUT_S = 180.0
 READY_IN_A_ROW = 8
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for the servers the tests and benchmarks start)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         has_lake = root.is_dir() and any(root.iterdir())
         prepared = describe(root) if has_lake else prepare_lake(root)
         data = write_traffic_data(prepared, args.out / "traffic.json")
-        port = _free_port()
+        port = free_port()
         server = start_server(prepared.root, port, args.workers, args.out)
         url = f"http://127.0.0.1:{port}"
         try:

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from loadtest.run import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MARKET = REPO.parent / "shared" / "data" / "market"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
