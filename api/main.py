@@ -135,11 +135,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/version", response_model=VersionResponse)
     async def version() -> VersionResponse:
-        model = app.state.holder.state.model
+        state: ServingState = app.state.holder.state
+        model = state.model
         return VersionResponse(
             api_version=app.version,
             code_version=app.state.code_version,
             model_version=model.version if model else None,
+            model_kind=model.kind if model else None,
+            model_reason=state.model_reason if model else None,
             model_features=list(model.names) if model else [],
         )
 
@@ -204,6 +207,8 @@ def _health(serving: ServingHolder) -> HealthResponse:
         status="ok" if model is not None else "no_model",
         detail=None if model is not None else state.no_model_reason,
         model_version=model.version if model else None,
+        model_kind=model.kind if model else None,
+        model_reason=state.model_reason if model else None,
         model_created_at=model.created_at if model else None,
         model_loaded_at=model.loaded_at if model else None,
         latest_trading_day=fresh.latest_trading_day,

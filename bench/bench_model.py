@@ -43,9 +43,15 @@ def _csv_settings(lake: str, csv_dir: str) -> Settings:
 def train_real(lake: str, csv_dir: str) -> dict[str, Any]:
     """One steps.train on a real-data lake (runs in a child process)."""
     ctx = steps.Context.from_settings(_csv_settings(lake, csv_dir))
-    summary = steps.train(ctx, REAL_END)
+    summary = steps.train(ctx, REAL_END).to_dict()
     keep = ("asof", "training_rows", "gate_window", "improvement_vs_harx_pct", "decision")
-    return {k: summary[k] for k in keep if k in summary}
+    out = {k: summary[k] for k in keep if k in summary}
+    out["dm_p_value"] = {
+        metric: row.get("dm_p_value")
+        for metric, row in summary["gate"]["figures"]["metrics"].items()
+    }
+    out["serving_reason"] = summary["serving_reason"]
+    return out
 
 
 def evaluate_real(out_dir: str, csv_dir: str, refit_every: int) -> dict[str, Any]:

@@ -37,8 +37,7 @@ def publish_train(summary: Mapping[str, Any]) -> None:
         lines.append("- **SYNTHETIC DATA**: simulated prices, not market data")
     if "canary" in summary:
         lines.append(f"- canary: {summary['canary']}")
-    if summary.get("hint"):
-        lines.append(f"- {summary['hint']}")
+    lines.append(f"- serving: **{summary.get('serving_kind')}**: {summary['serving_reason']}")
     create_markdown_artifact(
         "\n".join(lines), key="train-gate", description="Gate decision of the latest training"
     )

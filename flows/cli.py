@@ -122,14 +122,17 @@ def daily(date: DateOpt = None, source: SourceOpt = None, csv_dir: CsvDirOpt = N
 def train(
     asof: Annotated[dt.datetime | None, typer.Option("--asof", formats=["%Y-%m-%d"])] = None,
 ) -> None:
-    """Fit a candidate, gate it against HAR-X(VIX) and production; promote only if it passes.
+    """Refit the HAR-X(VIX) champion while it serves, fit the CatBoost challenger, gate it.
 
-    Exits 0 whether or not it promoted (the JSON says which and why), and 1 when a candidate
-    that passed the gate failed its canary: that is a broken model, which alarms should see.
+    The challenger replaces the champion only when it beats HAR-X(VIX) by the gate's bar on
+    QLIKE and RMSE(var), is not behind the champion, and passes its canary. Exits 0 whether or
+    not it promoted (the JSON says which model serves and why), and 1 when a model that was
+    to serve failed its canary: that is a broken model, which alarms should see.
     """
     result = steps.train(_context(), asof.date() if asof else None)
-    _emit(result)
-    if not result.get("canary", {"passed": True})["passed"]:
+    _emit(result.to_dict())
+    _say(f"serving: {result.serving_reason}")
+    if result.canary_failed:
         raise SystemExit(1)
 
 
@@ -202,10 +205,21 @@ def models_rollback() -> None:
 
 
 @app.command()
-def run() -> None:
-    """The main job: catch up the lake, train with the gate, infer, show the latest forecast."""
-    ctx = _context()
-    result = steps.run_main_job(ctx)
+def run(
+    asof: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--asof",
+            formats=["%Y-%m-%d"],
+            help="Run as of this past session (default: the latest closed one)",
+        ),
+    ] = None,
+    source: SourceOpt = None,
+    csv_dir: CsvDirOpt = None,
+) -> None:
+    """The main job: catch up the lake, train with the gate, infer, show the forecast."""
+    ctx = _context(source, csv_dir)
+    result = steps.run_main_job(ctx, asof.date() if asof else None)
     _emit(result)
     _explain_main_job(result)
 
@@ -218,21 +232,27 @@ def _explain_main_job(result: dict[str, Any]) -> None:
     """A few lines for a person, on stderr (stdout stays one JSON document)."""
     gate = result["train"]["gate"]
     _say()
-    _say(f"gate: {gate['reason']}")
+    _say(f"gate (CatBoost challenger vs HAR-X(VIX)): {gate['reason']}")
     for metric, row in gate.get("figures", {}).get("metrics", {}).items():
+        p_value = row.get("dm_p_value")
+        dm = f"  DM p {p_value:.2f}" if p_value is not None else ""
         _say(
-            f"  {metric:9s} candidate {row['candidate']:.5g}  HAR-X {row['harx']:.5g}"
-            f"  ({row['improvement_vs_harx_pct']:+.1f}%)"
+            f"  {metric:13s} challenger {row['candidate']:.5g}  HAR-X {row['harx']:.5g}"
+            f"  ({row['improvement_vs_harx_pct']:+.1f}%){dm}"
         )
     forecast = result.get("forecast")
     if not forecast:
         _say(result.get("message", "no forecast"))
         return
+    serving = result["serving"]
+    _say(f"serving: {serving['kind']} {serving['version']}: {serving['reason']}")
     synthetic = " (SYNTHETIC DATA)" if forecast["data_source"].get("synthetic") else ""
     _say(
-        f"forecast for {forecast['as_of']}{synthetic}: next-5-day vol "
-        f"{100 * forecast['rv_5d_hat']:.2f}% (model {forecast['model_version']})"
+        f"forecast for {forecast['as_of']}{synthetic}: next-5-day realized vol "
+        f"{100 * forecast['rv_5d_hat']:.2f}% annualized "
+        f"(model {forecast['model_kind']} {forecast['model_version']})"
     )
+    _say("top drivers (SHAP, log variance):")
     for d in forecast["top_drivers"]:
         _say(f"  {d['feature']:18s} value {d['value']:+.4f}  shap {d['shap']:+.4f}")
 

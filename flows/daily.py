@@ -67,8 +67,10 @@ def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | 
         tasks.labels(ctx, day, day),
     ]
     if tasks.serving_version(ctx) is None:
-        get_run_logger().warning("no model promoted yet: features written, no forecast")
-        return [*summaries, {"step": "infer", "skipped": "no model promoted yet"}]
+        summaries.append(tasks.first_champion(ctx, day))
+    if tasks.serving_version(ctx) is None:
+        get_run_logger().warning("no model serves yet: features written, no forecast")
+        return [*summaries, {"step": "infer", "skipped": "no model serves yet"}]
     summaries.append(tasks.infer(ctx, day, day))
     artifacts.publish_forecast(tasks.forecast(ctx, day))
     return summaries

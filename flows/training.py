@@ -19,13 +19,15 @@ class CanaryFailed(RuntimeError):
 
 @flow(name="train", flow_run_name=dated_run_name("train"))
 def train(asof: dt.date | None = None) -> dict:
-    """Candidate + baselines + gate. A refused candidate is a normal, completed run (the
-    artifact says why); a gate-passing candidate that fails its canary fails the run."""
-    summary = tasks.train(context(), asof)
+    """Champion upkeep + challenger + gate. A refused challenger is a normal, completed run
+    (the artifact says why); a model to serve that fails its canary fails the run."""
+    result = tasks.train(context(), asof)
+    summary = result.to_dict()
     artifacts.publish_train(summary)
     get_run_logger().info("gate: %s", summary["gate"]["reason"])
-    if not summary.get("canary", {"passed": True})["passed"]:
-        raise CanaryFailed(f"{summary['version']} failed its canary: {summary['canary']}")
+    get_run_logger().info("serving: %s", result.serving_reason)
+    if result.canary_failed:
+        raise CanaryFailed(f"a model to serve failed its canary: {result.serving_reason}")
     return summary
 
 

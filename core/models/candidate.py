@@ -124,7 +124,6 @@ class CandidateModel:
     name: str = "catboost"
     booster_: CatBoostRegressor | None = field(default=None, init=False, repr=False)
     harx_: LinearVarianceModel | None = field(default=None, init=False, repr=False)
-    harx_means_: NDArray[np.float64] | None = field(default=None, init=False, repr=False)
     log_bias_: float = field(default=0.0, init=False)
     best_iterations_: int = field(default=0, init=False)
     # offset_menu only: index of the chosen offset and every entry's validation loss.
@@ -168,7 +167,7 @@ class CandidateModel:
         self, M: NDArray[np.float64], y: NDArray[np.float64], columns: tuple[str, ...]
     ) -> None:
         assert self.feature_names is not None
-        self.harx_, self.harx_means_ = None, None
+        self.harx_ = None
         if not self.params.boost_from_harx:
             return
         harx = LinearVarianceModel("offset", tuple(columns), "log")
@@ -177,7 +176,6 @@ class CandidateModel:
             raise KeyError(f"boost_from_harx needs features {missing}")
         idx = [self.feature_names.index(c) for c in harx.columns]
         self.harx_ = harx.fit(pd.DataFrame(M[:, idx], columns=list(harx.columns)), y)
-        self.harx_means_ = self._offset_design(M).mean(axis=0)
 
     def _pool(self, M: NDArray[np.float64], y: NDArray[np.float64]) -> Pool:
         target = y**2 if self.params.objective == "qlike" else np.log(y**2)
@@ -276,20 +274,21 @@ class CandidateModel:
         M = self._matrix(X)
         assert self.booster_ is not None and self.feature_names is not None
         contrib, expected = self._tree_shap(M)
-        if self.harx_ is not None and self.harx_means_ is not None:
+        if self.harx_ is not None:
             design = self._offset_design(M)
-            offset = np.log(self.harx_.variance_from_design(design))  # == self._offset(M)
-            coef = self.harx_.coef_
-            linear = (design - self.harx_means_) * coef
-            base = self.harx_.intercept_ + float(self.harx_means_ @ coef)
-            base += float(np.log(self.harx_.smearing_))
-            unclipped = base + linear.sum(axis=1)
+            unclipped = self.harx_.raw_from_design(design)
+            offset = np.log(self.harx_.variance_from_raw(unclipped))  # == self._offset(M)
+            linear, base = self.harx_.linear_shap(design)
             clip_gap = offset - unclipped
             for j, col in enumerate(self.harx_.columns):
                 contrib[:, self.feature_names.index(col)] += linear[:, j]
             contrib[:, self.feature_names.index(self.harx_.columns[0])] += clip_gap
             expected += base
         return contrib, expected
+
+    def prepare_serving(self) -> None:
+        """Build the SHAP tables now, not in the first request that needs SHAP."""
+        self.build_shap_tables()
 
     def build_shap_tables(self) -> bool:
         """Tabulate the trees' SHAP values now (else the first ``shap_values`` call does);
@@ -325,20 +324,7 @@ class CandidateModel:
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         self.booster_.save_model(str(out / MODEL_FILE), format="cbm")
-        harx = None
-        if self.harx_ is not None:
-            harx = {
-                "columns": list(self.harx_.columns),
-                "space": self.harx_.space,
-                "intercept": self.harx_.intercept_,
-                "coef": [float(c) for c in self.harx_.coef_],
-                "smearing": self.harx_.smearing_,
-                "var_min": self.harx_.var_min_,
-                "var_max": self.harx_.var_max_,
-                "means": [
-                    float(m) for m in (self.harx_means_ if self.harx_means_ is not None else [])
-                ],
-            }
+        harx = self.harx_.to_dict() if self.harx_ is not None else None
         meta = {
             "name": self.name,
             "feature_names": list(self.feature_names or ()),
@@ -369,13 +355,6 @@ class CandidateModel:
         model.offset_choice_ = meta.get("offset_choice")
         losses = meta.get("offset_losses", ())
         model.offset_losses_ = tuple(float("nan") if x is None else float(x) for x in losses)
-        h = meta["harx_offset"]
-        if h is not None:
-            harx = LinearVarianceModel("offset", tuple(h["columns"]), h["space"])
-            harx.intercept_ = float(h["intercept"])
-            harx.coef_ = np.asarray(h["coef"], dtype=np.float64)
-            harx.smearing_ = float(h["smearing"])
-            harx.var_min_, harx.var_max_ = float(h["var_min"]), float(h["var_max"])
-            model.harx_ = harx
-            model.harx_means_ = np.asarray(h["means"], dtype=np.float64)
+        if meta["harx_offset"] is not None:
+            model.harx_ = LinearVarianceModel.from_dict(meta["harx_offset"])
         return model

@@ -26,8 +26,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from core.explain import Driver, rank_drivers
-from core.models.candidate import CandidateModel
 from core.models.inference import STORED_DRIVERS
+from core.models.servable import ModelKind, ServableModel
 
 
 class NoFeaturesError(LookupError):
@@ -64,9 +64,10 @@ class ServingModel:
     """A loaded model version and what scoring a row needs, precomputed once."""
 
     version: str
-    model: CandidateModel
+    model: ServableModel
     created_at: str | None
     loaded_at: dt.datetime
+    kind: ModelKind = "catboost"
     names: tuple[str, ...] = field(init=False)
     positions: dict[str, int] = field(init=False)
     #: values -> tuple of the values of ``names``, in order (one C call).
@@ -165,6 +166,8 @@ class ServingState:
     predictions: dict[dt.date, Forecast]
     freshness: Freshness
     no_model_reason: str | None = None
+    #: Why the model serves (the PRODUCTION pointer's reason, or the pin).
+    model_reason: str | None = None
     computed: dict[dt.date, Forecast] = field(default_factory=dict)
     selector: NDArray[np.intp] | None = None
 

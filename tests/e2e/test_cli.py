@@ -34,7 +34,7 @@ def test_main_job_runs_and_reports(tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     assert result["data_steps"][0]["start"] == "2018-01-02"
     gate = result["train"]["gate"]
-    assert set(gate["figures"]["metrics"]) == {"qlike", "rmse_var"}
+    assert set(gate["figures"]["metrics"]) == {"qlike", "rmse_variance"}
     if result["forecast"] is None:
         assert "volcast models promote" in result["message"]
     else:
