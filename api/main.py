@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             model = state.require_model()
             if request.features is not None:
-                row = model.row_from_mapping(request.features)
+                row = model.row_from_mapping(request.features, state.features.names)
                 forecast = await _score(model, row, None, request.top_k)
             else:
                 day = state.resolve_day(request.as_of)

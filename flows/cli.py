@@ -165,16 +165,20 @@ app.add_typer(models_app, name="models")
 
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Registered versions, oldest first; * marks production."""
+    """Registered versions, oldest first; * marks production. A harx_vix version is the
+    HAR-X(VIX) baseline (the reference, no gate); catboost is a challenger."""
     infos = steps.model_registry(_context()).list()
     if as_json:
         _emit([asdict(i) for i in infos])
         return
     for i in infos:
         mark = "*" if i.promoted else " "
-        gate = "gate passed " if i.gate_passed else "gate refused"
+        if i.kind == "harx_vix":
+            gate = "reference   "
+        else:
+            gate = "gate passed " if i.gate_passed else "gate refused"
         qlike = i.metrics.get("qlike", float("nan"))
-        typer.echo(f"{mark} {i.version}  {i.created_at}  {gate}  qlike={qlike:.4f}")
+        typer.echo(f"{mark} {i.version}  {i.kind:8s}  as of {i.asof}  {gate}  qlike={qlike:.4f}")
 
 
 @models_app.command("show")
