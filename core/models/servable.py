@@ -26,7 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from core.models.baselines import LinearVarianceModel, harx_vix
-from core.models.candidate import CandidateModel
+from core.models.candidate import load_candidate
 from core.models.registry import LEGACY_KIND, ModelRegistry
 
 ModelKind = Literal["harx_vix", "catboost"]
@@ -78,13 +78,14 @@ def load_model(folder: str | Path, kind: ModelKind, thread_count: int = 1) -> Se
     """A fitted model of ``kind`` from the files ``save`` wrote into ``folder``."""
     if kind == REFERENCE_KIND:
         return LinearVarianceModel.load(folder)
-    return CandidateModel.load(folder, thread_count=thread_count)
+    return load_candidate(folder, thread_count=thread_count)
 
 
 def model_files(model: ServableModel) -> dict[str, bytes]:
     """The files a model saves, by name, as bytes (what ``ModelRegistry.register`` stores)."""
     with tempfile.TemporaryDirectory(prefix="volcast-model-") as folder:
-        return {path.name: path.read_bytes() for path in model.save(folder)}
+        root = Path(folder)
+        return {path.relative_to(root).as_posix(): path.read_bytes() for path in model.save(root)}
 
 
 def load_version(

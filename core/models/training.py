@@ -17,7 +17,7 @@ import pandas as pd
 from core.explain import mean_abs_shap
 from core.models import gate
 from core.models.baselines import baseline_factories
-from core.models.candidate import CandidateModel, CandidateParams
+from core.models.candidate import CandidateParams, Challenger, make_candidate
 from core.models.servable import (
     CHALLENGER_KIND,
     REFERENCE_KIND,
@@ -71,7 +71,7 @@ class FittedVersion:
 class TrainOutcome:
     """The challenger fitted on every labelled row, and the gate's verdict on its recipe."""
 
-    candidate: CandidateModel
+    candidate: Challenger
     files: dict[str, bytes]
     metadata: dict[str, Any]
     decision: gate.GateDecision
@@ -87,9 +87,9 @@ def content_hash(data: pd.DataFrame) -> str:
 
 def candidate_factory(
     params: CandidateParams, features: tuple[str, ...] | None, thread_count: int
-) -> Callable[[], CandidateModel]:
-    def make() -> CandidateModel:
-        return CandidateModel(feature_names=features, params=params, thread_count=thread_count)
+) -> Callable[[], Challenger]:
+    def make() -> Challenger:
+        return make_candidate(params, features, thread_count)
 
     return make
 
@@ -192,7 +192,7 @@ def train_candidate(
         min_improvement=min_improvement,
         dm_p_values=dm_vs_reference(evaluation),
     )
-    model = CandidateModel(feature_names=features, params=params, thread_count=thread_count)
+    model = make_candidate(params, features, thread_count)
     model.fit(data.loc[:, list(features)], data[LABEL].to_numpy(dtype=np.float64))
     metadata = {
         "kind": CHALLENGER_KIND,
