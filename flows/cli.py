@@ -156,7 +156,23 @@ def evaluate(
     """Walk-forward backtest of the candidate and every baseline, straight from a source."""
     ctx = _context(source, csv_dir, reads_lake=False)
     report = steps.evaluate(ctx.settings, out, start.date(), refit_every)
-    _emit({k: report[k] for k in ("n", "start", "end", "refit_every", "models", "improvement_pct")})
+    keep = ("n", "start", "end", "refit_every", "models", "improvement_pct")
+    _emit(
+        {
+            **{k: report[k] for k in keep},
+            "periods_vs_harx_pct": {
+                period: {
+                    model: {
+                        "qlike": round(m["qlike_vs_reference_pct"], 2),
+                        "rmse_variance": round(m["rmse_variance_vs_reference_pct"], 2),
+                    }
+                    for model, m in figures["models"].items()
+                }
+                for period, figures in report["periods"].items()
+            },
+            "rmse_variance_trimmed": report["rmse_variance_trimmed"],
+        }
+    )
 
 
 models_app = typer.Typer(help="The model registry: list, show, promote, rollback.")
