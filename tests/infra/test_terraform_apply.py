@@ -319,3 +319,11 @@ def test_flows_get_their_own_prefect_key_not_the_ci_key() -> None:
     [version] = [b for labels, b in blocks(MODULES / "prefect" / "main.tf", "resource")
                  if labels == ("aws_secretsmanager_secret_version", "prefect_api_key")]  # fmt: skip
     assert version["secret_string_wo"] == "${var.flow_api_key}"
+
+
+def test_flows_ingest_market_data_in_the_cloud() -> None:
+    """The code's default source is synthetic (laptops, tests); the cloud flows must not be."""
+    for name in ("prod-default", "dev-default"):
+        environment = scenario(name)[0].local("flow_environment")
+        assert environment["VOLCAST_SOURCE"] == "yahoo", name
+        assert environment["VOLCAST_LAKE_URI"].startswith("s3://")

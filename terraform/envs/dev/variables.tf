@@ -173,6 +173,17 @@ variable "prefect_slack_webhook_url" {
   sensitive   = true
 }
 
+variable "market_data_source" {
+  description = "VOLCAST_SOURCE of the flows: yahoo (market data) in the cloud; synthetic only for a throwaway environment."
+  type        = string
+  default     = "yahoo"
+
+  validation {
+    condition     = contains(["yahoo", "synthetic"], var.market_data_source)
+    error_message = "market_data_source must be yahoo or synthetic (a csv folder does not exist in the flow containers)."
+  }
+}
+
 variable "enable_predictions_mirror" {
   description = "Create the DynamoDB predictions mirror (VOLCAST_DYNAMODB_TABLE)."
   type        = bool

@@ -73,6 +73,7 @@ locals {
   flow_environment = {
     for k, v in {
       VOLCAST_LAKE_URI              = "s3://${module.lake.bucket_name}"
+      VOLCAST_SOURCE                = var.market_data_source # the code's default is synthetic
       VOLCAST_DYNAMODB_TABLE        = local.mirror_table_name
       AWS_REGION                    = var.aws_region
       PREFECT_LOGGING_EXTRA_LOGGERS = "core" # core's step logs in the Prefect UI, not only in CloudWatch
