@@ -136,6 +136,14 @@ def test_deploy_role_trusts_main_and_environments_on_main_only() -> None:
 def test_api_task_can_tell_a_missing_key_from_a_forbidden_one() -> None:
     """S3 answers a GET/HEAD of a missing key with 404 only to a caller that may ListBucket on
     the bucket (no s3:prefix in that check), else 403: the API must read "no pointer yet"."""
+    import botocore.session
+
+    doc = botocore.session.get_session().get_service_model("s3").operation_model("HeadObject")
+    rule = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", doc.documentation))
+    assert (
+        "If you have the s3:ListBucket permission on the bucket, Amazon S3 returns an HTTP "
+        "status code 404 Not Found error" in rule
+    ), "the S3 rule this grant answers has changed"
     policy = statements(scenario("prod-default")[0].module("iam"), "api_task")
     bucket = f"arn:aws:s3:::volcast-prod-lake-{ACCOUNT}"
     assert allows(policy, "s3:ListBucket", bucket), "HeadObject on a missing key would be 403"
