@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(
         30.0, ge=0.0, le=3600.0, description="First retry delay; doubles on every retry."
     )
+    api_keys: str | None = Field(
+        None,
+        description="Where the API key hashes live: a Secrets Manager ARN or "
+        "secretsmanager:<name>, or a file path; unset = /predict is open (core/api_keys.py).",
+    )
+    api_keys_refresh_seconds: float = Field(
+        60.0, gt=0.0, le=3600.0, description="How often the API re-reads its API keys."
+    )
     serving_refresh_seconds: float = Field(
         30.0,
         gt=0.0,
