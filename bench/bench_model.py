@@ -164,8 +164,8 @@ def shap_latency() -> dict[str, Any]:
         "harx_vix": ServingModel("bench", champion, None, now, "harx_vix"),
         "catboost": ServingModel("bench", model, None, now, "catboost"),
     }
-    for one in served.values():
-        one.model.prepare_serving()
+    for serving in served.values():
+        serving.model.prepare_serving()
     rows = {
         kind: X.loc[:, list(s.names)].iloc[-1].to_numpy(np.float64) for kind, s in served.items()
     }
