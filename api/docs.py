@@ -19,7 +19,6 @@ import math
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from core.features import FEATURE_DESCRIPTIONS, FEATURE_UNITS, UNIT_DESCRIPTIONS
 from core.labels import HORIZON_SESSIONS
@@ -37,13 +36,7 @@ def use_served_examples(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         base = cache.get(("base",))
         if base is None:
-            base = get_openapi(
-                title=app.title,
-                version=app.version,
-                summary=app.summary,
-                description=app.description,
-                routes=app.routes,
-            )
+            base = FastAPI.openapi(app)  # FastAPI's own schema, built once
             cache[("base",)] = base
         holder = getattr(app.state, "holder", None)
         state: ServingState | None = holder.state if holder is not None else None

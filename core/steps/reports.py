@@ -10,6 +10,7 @@ a week); a driver's effect is in percent of the forecast vol (core.explain.vol_e
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -116,6 +117,19 @@ class ForecastReport:
         )
 
 
+def driver_line(driver: Mapping[str, Any]) -> DriverLine:
+    """A stored driver ({feature, value, shap}) in words and natural units."""
+    name, value, shap = str(driver["feature"]), float(driver["value"]), float(driver["shap"])
+    return DriverLine(
+        feature=name,
+        description=FEATURE_DESCRIPTIONS.get(name, name),
+        value=value,
+        value_text=format_feature(name, value),
+        shap=shap,
+        effect_pct=vol_effect_pct(shap),
+    )
+
+
 def forecast_horizon(day: DateLike) -> tuple[str, ...]:
     """The XNYS sessions t+1..t+5 a forecast made at the close of ``day`` covers."""
     return tuple(
@@ -138,17 +152,7 @@ def forecast_report(ctx: Context, day: DateLike | None = None) -> ForecastReport
         previous = ctx.lake.read(contracts.PREDICTIONS, earlier[-1], earlier[-1]).iloc[0]
     row = ctx.lake.read(contracts.FEATURES, as_of, as_of)
     context = row.iloc[0] if not row.empty else None
-    drivers = tuple(
-        DriverLine(
-            feature=str(d["feature"]),
-            description=FEATURE_DESCRIPTIONS.get(str(d["feature"]), str(d["feature"])),
-            value=float(d["value"]),
-            value_text=format_feature(str(d["feature"]), float(d["value"])),
-            shap=float(d["shap"]),
-            effect_pct=vol_effect_pct(float(d["shap"])),
-        )
-        for d in forecast["top_drivers"]
-    )
+    drivers = tuple(driver_line(d) for d in forecast["top_drivers"])
     version, kind = forecast["model_version"], forecast["model_kind"]
     how, now = _how_it_serves(ctx, version)
     source = forecast.get("data_source") or {}
