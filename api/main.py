@@ -21,12 +21,13 @@ from importlib import metadata
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 
 from api.access_log import AccessLogMiddleware
+from api.auth import open_api_keys, require_api_key
 from api.docs import NO_FEATURES_EXAMPLE, NO_MODEL_EXAMPLE, use_served_examples
 from api.schemas import (
     ErrorMessage,
@@ -53,6 +54,8 @@ from core.serving import (
 log = logging.getLogger(__name__)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorMessage, "description": "No X-API-Key header (where keys are configured)."},
+    403: {"model": ErrorMessage, "description": "Unknown or revoked API key."},
     404: {
         "model": ErrorMessage,
         "description": "No features for that date.",
@@ -83,11 +86,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         serving.before_swap.append(warm_scorer)
         app.state.holder, app.state.scorer = serving, scorer
         app.state.code_version = code_version()
+        app.state.api_keys = keys = await anyio.to_thread.run_sync(open_api_keys, serving.settings)
+        if keys is not None:
+            keys.start(serving.settings.api_keys_refresh_seconds)
         await anyio.to_thread.run_sync(serving.refresh)  # first load, before any request
         serving.start(serving.settings.serving_refresh_seconds)
         try:
             yield
         finally:
+            if keys is not None:
+                keys.stop()
             serving.stop()
             serving.before_swap.remove(warm_scorer)
             await scorer.stop()
@@ -102,7 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessLogMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
 
-    @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=_ERRORS,
+        dependencies=[Depends(require_api_key)],
+    )
     async def predict(request: PredictRequest) -> Response:
         """Forecast for a date (a lookup) or for a posted feature vector (SHAP per request)."""
         state: ServingState = app.state.holder.state  # one snapshot for the whole request

@@ -178,6 +178,23 @@ def publish_evaluation(
         f"- {METRICS.get(k, k)}: {_improvement_words(v)}"
         for k, v in (report.get("improvement_pct") or {}).items()
     ]
+    candidate = report.get("candidate", "catboost")
+    periods = report.get("periods") or {}
+    if periods:
+        lines += [
+            "",
+            f"{candidate} vs HAR-X(VIX) by period (improvement %, + = better; DM p-value):",
+            "",
+            "| period | n | QLIKE % | DM p | RMSE(var) % | DM p |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            *(
+                f"| {name} | {p['n']} | {c['qlike_vs_reference_pct']:+.1f} | "
+                f"{c['dm_qlike_p']:.3f} | {c['rmse_variance_vs_reference_pct']:+.1f} | "
+                f"{c['dm_se_var_p']:.3f} |"
+                for name, p in periods.items()
+                if (c := p["models"].get(candidate))
+            ),
+        ]
     lines += ["", "Charts:"]
     for file, link in links.items():
         lines += ["", f"**{file}** ({link.expiry_note}):", "", f"![{file}]({link.url})"]

@@ -159,7 +159,23 @@ def evaluate(
     """Walk-forward backtest of the candidate and every baseline, straight from a source."""
     ctx = _context(source, csv_dir, reads_lake=False)
     report = steps.evaluate(ctx.settings, out, start.date(), refit_every)
-    _emit({k: report[k] for k in ("n", "start", "end", "refit_every", "models", "improvement_pct")})
+    keep = ("n", "start", "end", "refit_every", "models", "improvement_pct")
+    _emit(
+        {
+            **{k: report[k] for k in keep},
+            "periods_vs_harx_pct": {
+                period: {
+                    model: {
+                        "qlike": round(m["qlike_vs_reference_pct"], 2),
+                        "rmse_variance": round(m["rmse_variance_vs_reference_pct"], 2),
+                    }
+                    for model, m in figures["models"].items()
+                }
+                for period, figures in report["periods"].items()
+            },
+            "rmse_variance_trimmed": report["rmse_variance_trimmed"],
+        }
+    )
 
 
 models_app = typer.Typer(help="The model registry: list, show, promote, rollback.")
@@ -209,6 +225,73 @@ def models_rollback() -> None:
     """Point production back at the previous version."""
     registry = steps.model_registry(_context())
     _emit({"production": registry.rollback()})
+
+
+api_keys_app = typer.Typer(
+    help="API keys of /predict (stored as hashes where VOLCAST_API_KEYS points): create, "
+    "revoke, list."
+)
+app.add_typer(api_keys_app, name="api-keys")
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="A Secrets Manager ARN or secretsmanager:<name>, or a file (VOLCAST_API_KEYS)",
+    ),
+]
+
+
+def _key_store(store: str | None):
+    from core.api_keys import open_store
+    from core.config import Settings
+
+    settings = Settings()
+    spec = store or settings.api_keys
+    if not spec:
+        raise typer.BadParameter("no key store: pass --store or set VOLCAST_API_KEYS")
+    return open_store(spec, settings.aws_endpoint_url)
+
+
+def _key_view(record: Any) -> dict[str, Any]:
+    """A key record without its hash (a hash is no secret, and no use to a reader)."""
+    return {k: v for k, v in asdict(record).items() if k != "sha256"}
+
+
+@api_keys_app.command("create")
+def api_keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who the key is for (shown in list)")],
+    store: StoreOpt = None,
+) -> None:
+    """Issue a key: printed once, as JSON; only its SHA-256 is stored."""
+    from core.api_keys import create_key
+
+    record, key = create_key(_key_store(store), name)
+    _emit({"id": record.id, "name": record.name, "created_at": record.created_at, "key": key})
+    _say(f"API key {record.id} created: the key is shown once, store it now")
+
+
+@api_keys_app.command("revoke")
+def api_keys_revoke(key_id: str, store: StoreOpt = None) -> None:
+    """Revoke a key by id: refused by the API at its next refresh (no restart)."""
+    from core.api_keys import revoke_key
+
+    _emit(_key_view(revoke_key(_key_store(store), key_id)))
+
+
+@api_keys_app.command("list")
+def api_keys_list(
+    store: StoreOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Issued keys: id, name, created, revoked (never a key)."""
+    from core.api_keys import list_keys
+
+    records = list_keys(_key_store(store))
+    if as_json:
+        _emit([_key_view(r) for r in records])
+        return
+    for r in records:
+        state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
+        typer.echo(f"{r.id}  {r.created_at}  {state:30s}  {r.name}")
 
 
 @app.command()
@@ -268,6 +351,7 @@ def _explain_main_job(result: dict[str, Any]) -> None:
 
 def run_cli() -> None:
     """Entry point that turns known pipeline errors into one clear line and exit code 1."""
+    from core.api_keys import ApiKeyStoreError
     from core.contracts import ContractError
     from core.models.registry import RegistryError
     from core.sources import SourceError
@@ -280,6 +364,7 @@ def run_cli() -> None:
         ContractError,
         SourceError,
         RegistryError,
+        ApiKeyStoreError,
         ValueError,
     ) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")

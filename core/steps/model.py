@@ -17,7 +17,11 @@ from core.features import build_features
 from core.labels import HORIZON_SESSIONS, build_labels
 from core.market import curate
 from core.mirror import mirror_from_settings
-from core.models.charts import plot_forecasts, plot_importance
+from core.models.charts import (
+    plot_cumulative_loss_difference,
+    plot_forecasts,
+    plot_importance,
+)
 from core.models.inference import canary as run_canary
 from core.models.inference import predictions_frame
 from core.models.registry import ModelRegistry
@@ -36,6 +40,7 @@ from core.models.training import (
     run_evaluation,
     train_candidate,
 )
+from core.models.walkforward import cumulative_loss_difference
 from core.sources import MarketSource, get_source
 from core.steps.context import (
     Context,
@@ -384,7 +389,7 @@ def evaluate(
     Research, not production: it reads the source into memory (through the same contracts,
     curation, features and labels as the pipeline) and writes nothing to the lake, so a real
     data evaluation never mixes into a synthetic lake or vice versa. Writes evaluation.json,
-    forecasts.png and shap_importance.png into ``out_dir``.
+    forecasts.png, loss_difference.png and shap_importance.png into ``out_dir``.
     """
     source = source or get_source(settings)
     raw = source.fetch(SYMBOLS, settings.history_start, latest_trading_day())
@@ -407,7 +412,11 @@ def evaluate(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     synthetic = source.is_synthetic
-    plot_forecasts(report.pop("forecasts"), out_dir / "forecasts.png", synthetic=synthetic)
+    forecasts = report.pop("forecasts")
+    plot_forecasts(forecasts, out_dir / "forecasts.png", synthetic=synthetic)
+    plot_cumulative_loss_difference(
+        cumulative_loss_difference(forecasts), out_dir / "loss_difference.png", synthetic=synthetic
+    )
     importance = report.pop("importance")
     names, values = list(importance.index), importance.to_numpy()
     plot_importance(names, values, out_dir / "shap_importance.png", synthetic=synthetic)
@@ -416,7 +425,12 @@ def evaluate(
     return report
 
 
-EVALUATION_FILES = ("evaluation.json", "forecasts.png", "shap_importance.png")
+EVALUATION_FILES = (
+    "evaluation.json",
+    "forecasts.png",
+    "loss_difference.png",
+    "shap_importance.png",
+)
 
 
 def store_evaluation(ctx: Context, out_dir: Path, name: str) -> dict[str, str]:

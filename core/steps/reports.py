@@ -23,6 +23,7 @@ from core.links import ObjectLink, object_link
 from core.models.gate import METRICS
 from core.steps.context import Context
 from core.steps.model import (
+    EVALUATION_FILES,
     TrainResult,
     latest_forecast,
     model_registry,
@@ -258,7 +259,7 @@ def _improvement(value: Any, reference: Any) -> float | None:
 
 
 # -- evaluation charts ------------------------------------------------------------------------
-CHART_FILES = ("forecasts.png", "shap_importance.png")
+CHART_FILES = tuple(f for f in EVALUATION_FILES if f.endswith(".png"))
 
 
 def chart_links(ctx: Context, name: str) -> dict[str, ObjectLink]:

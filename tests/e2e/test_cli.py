@@ -97,7 +97,7 @@ def test_evaluate_writes_report_and_charts(tmp_path: Path) -> None:
     assert report["data"]["synthetic"] is True
     assert set(report["models"]) >= {"catboost", "harx_vix", "har_rv", "ewma_094", "vix_recal"}
     assert report["start"] >= "2024-01-02"
-    for name in ("forecasts.png", "shap_importance.png"):
+    for name in ("forecasts.png", "loss_difference.png", "shap_importance.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "lake").exists()  # research reads the source, never the lake
 
