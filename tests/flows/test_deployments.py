@@ -217,12 +217,15 @@ def test_deployments_describe_their_parameters_schedules_and_lake(deployed, lake
     properties = daily.parameter_openapi_schema["properties"]
     for name in ("day", "source", "csv_dir"):
         assert properties[name].get("description"), f"daily parameter {name} has no description"
-    assert "null = the latest closed session" in properties["day"]["description"]
+
+    def described(schema: dict, name: str) -> str:  # docstring lines joined as the UI wraps them
+        return " ".join(schema["properties"][name]["description"].split())
+
+    assert "null = the latest closed session" in described(daily.parameter_openapi_schema, "day")
     assert {"type": "string", "format": "date"} in properties["day"]["anyOf"]
-    assert "synthetic | csv | yahoo" in properties["source"]["description"]
-    assert (
-        "null = the newest day with features"
-        in (train.parameter_openapi_schema["properties"]["asof"]["description"])
+    assert "synthetic | csv | yahoo" in described(daily.parameter_openapi_schema, "source")
+    assert "null = the newest day with features" in described(
+        train.parameter_openapi_schema, "asof"
     )
     # each schedule says its time zone; the SLO check keeps New York time
     assert [s.slug for s in daily.schedules] == ["mon-fri-22-05-utc"]
