@@ -74,7 +74,7 @@ def test_train_runs_say_refused_or_unchanged_with_the_reason(lake_env: Path, mon
     assert f"- verdict: {run.state.message}" in gate
     assert "worse than HAR-X" in gate or "better than HAR-X" in gate
     assert "production: `" in gate and " -> `" in gate  # the baseline refit was promoted
-    assert "**SYNTHETIC DATA**" in gate
+    assert "SYNTHETIC" not in gate  # a CSV lake: its marker says market data
 
     # The same data and code again: nothing registered, and the run says so.
     again = _run_of(train(asof="2022-06-15", return_state=True))
@@ -111,7 +111,8 @@ def test_infer_publishes_the_forecast_in_context(lake_env: Path) -> None:
     report = forecast_report(ctx, "2022-06-30")
     shown = _artifact("forecast").data
     assert run.name == "infer-2022-06-30"
-    assert shown.startswith("# Forecast as of 2022-06-30 (SYNTHETIC DATA)")
+    assert shown.startswith("# Forecast as of 2022-06-30\n")  # the run's day is the same
+    assert "SYNTHETIC" not in shown and "- data: csv" in shown
     assert f"**{100 * report.rv_5d_hat:.2f}% annualized**" in shown
     # t+1..t+5 as dates: 2022-07-04 is a holiday, so the week ends on 2022-07-08
     assert "sessions covered: 2022-07-01, 2022-07-05, 2022-07-06, 2022-07-07, 2022-07-08" in shown
