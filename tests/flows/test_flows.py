@@ -15,7 +15,14 @@ import pytest
 from core import contracts, steps
 from core.config import Settings
 from core.features import FEATURE_DESCRIPTIONS
-from core.steps.reports import CHART_FILES, chart_links, forecast_report
+from core.steps.reports import (
+    CHART_FILES,
+    ForecastReport,
+    chart_links,
+    driver_line,
+    forecast_horizon,
+    forecast_report,
+)
 from tests.conftest import create_kms_bucket
 from tests.flows.conftest import MarketLake
 
@@ -132,6 +139,45 @@ def test_infer_publishes_the_forecast_in_context(lake_env: Path) -> None:
     assert "pushes the forecast" in shown and "SHAP" not in shown
     assert "**HAR-X(VIX) baseline**" in shown and "kind `harx_vix`, serves now" in shown
     assert "first champion" in shown  # how it got there: the pointer's reason
+
+
+def test_a_forecast_of_synthetic_data_says_so_and_both_days() -> None:
+    from prefect import flow
+
+    from flows import artifacts
+
+    report = ForecastReport(
+        as_of="2022-06-30",
+        rv_5d_hat=0.1238,
+        horizon=forecast_horizon("2022-06-30"),
+        previous_as_of=None,
+        previous_rv_5d_hat=None,
+        realized_vol_22d=None,
+        vix=None,
+        drivers=(driver_line({"feature": "vix", "value": 0.2131, "shap": 0.12}),),
+        model_version="V1",
+        model_kind="harx_vix",
+        model_label="HAR-X(VIX) baseline",
+        how_it_serves="first champion",
+        serving_now=True,
+        data_source="synthetic",
+        synthetic=True,
+    )
+
+    @flow(name="publish-forecast-test")
+    def publish() -> None:
+        artifacts.publish_forecast(report, run_day="2022-07-01")
+
+    publish()
+    shown = _artifact("forecast").data
+    assert shown.startswith("# Forecast as of 2022-06-30 (run 2022-07-01) (SYNTHETIC DATA)")
+    assert "**SYNTHETIC DATA**: simulated prices" in shown
+    assert "**12.38% annualized** (one standard deviation of the 5-session move: about 1.74%)" in (
+        shown
+    )
+    assert "previous forecast: none stored" in shown
+    row = "| vix | VIX close / 100 (30-day implied vol) | 21.31% | pushes the forecast up by 6.2% |"
+    assert row in shown
 
 
 def test_freshness_check_emits_the_metric_and_fails_when_stale(lake_env: Path, capfd) -> None:
