@@ -13,7 +13,12 @@ from PIL import Image
 
 from core.explain import vol_effect_pct
 from core.features import FEATURE_COLUMNS, FEATURE_UNITS, UNIT_DESCRIPTIONS, format_feature
-from core.models.charts import SYNTHETIC_NOTE, plot_forecasts, plot_importance
+from core.models.charts import (
+    SYNTHETIC_NOTE,
+    plot_cumulative_loss_difference,
+    plot_forecasts,
+    plot_importance,
+)
 from core.steps import TrainResult, VersionStep
 from core.steps.context import summary_line
 from core.steps.reports import DriverLine, forecast_horizon, models_table, train_verdict
@@ -162,9 +167,13 @@ def test_charts_of_synthetic_data_say_so(tmp_path: Path, synthetic: bool) -> Non
     dates = pd.bdate_range("2024-01-01", periods=30)
     frame = pd.DataFrame({"date": dates, "rv_5d": np.linspace(0.1, 0.2, 30)})
     frame["catboost"] = frame["harx_vix"] = frame["rv_5d"] * 1.1
+    cumulative = pd.DataFrame(
+        {"date": dates, "catboost:qlike": np.linspace(0, -1, 30), "catboost:se_var": 0.0}
+    )
     charts = [
         plot_forecasts(frame, tmp_path / "f.png", synthetic=synthetic),
         plot_importance(["vix", "rv_cc_1d"], [0.2, 0.1], tmp_path / "i.png", synthetic=synthetic),
+        plot_cumulative_loss_difference(cumulative, tmp_path / "d.png", synthetic=synthetic),
     ]
     for chart in charts:
         with Image.open(chart) as image:
