@@ -24,9 +24,11 @@ import anyio
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 
 from api.access_log import AccessLogMiddleware
 from api.auth import open_api_keys, require_api_key
+from api.docs import NO_FEATURES_EXAMPLE, NO_MODEL_EXAMPLE, use_served_examples
 from api.schemas import (
     ErrorMessage,
     HealthResponse,
@@ -36,6 +38,7 @@ from api.schemas import (
 )
 from api.scorer import WARM_TIMEOUT_S, ScorerProcess, ScorerUnavailable
 from core.config import Settings
+from core.labels import HORIZON_SESSIONS
 from core.models.inference import STORED_DRIVERS
 from core.models.registry import code_version
 from core.serving import (
@@ -53,11 +56,16 @@ log = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorMessage, "description": "No X-API-Key header (where keys are configured)."},
     403: {"model": ErrorMessage, "description": "Unknown or revoked API key."},
-    404: {"model": ErrorMessage, "description": "No features for that date."},
+    404: {
+        "model": ErrorMessage,
+        "description": "No features for that date.",
+        "content": {"application/json": {"example": {"detail": NO_FEATURES_EXAMPLE}}},
+    },
     503: {
         "model": ErrorMessage,
         "description": "No model is promoted (or loadable) yet, or "
         "scoring is unavailable for a moment.",
+        "content": {"application/json": {"example": {"detail": NO_MODEL_EXAMPLE}}},
     },
 }
 
@@ -92,12 +100,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             serving.before_swap.remove(warm_scorer)
             await scorer.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs with Swagger UI's assets served by this app, no CDN
         title="volcast",
         summary="SPY 5-day realized-volatility forecasts with SHAP drivers.",
         version=metadata.version("volcast"),
         lifespan=lifespan,
     )
+    use_served_examples(app)
     app.add_middleware(AccessLogMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
 
@@ -127,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, str(exc)) from None
         except FeatureVectorError as exc:
             raise RequestValidationError(_feature_errors(exc)) from None
-        return _response(forecast, request.top_k)
+        return _response(forecast, request.top_k, state.synthetic_data)
 
     async def _score(model: ServingModel, row: Any, day: Any, k: int) -> Forecast:
         vol, drivers = await app.state.scorer.score(model, row, k)
@@ -170,7 +179,7 @@ def _scorer_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _response(forecast: Forecast, top_k: int) -> Response:
+def _response(forecast: Forecast, top_k: int, synthetic: bool | None) -> Response:
     """The PredictResponse as JSON bytes, serialized once by pydantic. Returned as a Response,
     FastAPI does not validate it a second time: it is built here from typed core objects."""
     body = PredictResponse.model_construct(
@@ -178,6 +187,9 @@ def _response(forecast: Forecast, top_k: int) -> Response:
         rv_5d_hat=forecast.rv_5d_hat,
         top_drivers=forecast.top_drivers[:top_k],
         model_version=forecast.model_version,
+        horizon_sessions=HORIZON_SESSIONS,
+        annualized=True,
+        synthetic_data=bool(synthetic),
         regime=None,
         regime_prob=None,
     )

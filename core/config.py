@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(
         30.0, ge=0.0, le=3600.0, description="First retry delay; doubles on every retry."
     )
+    link_expiry_seconds: int = Field(
+        12 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="Life of the presigned HTTPS links to charts on an S3 lake (upper bound).",
+    )
     api_keys: str | None = Field(
         None,
         description="Where the API key hashes live: a Secrets Manager ARN or "

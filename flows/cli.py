@@ -18,6 +18,7 @@ import typer
 from core import steps
 from core.calendar import latest_trading_day
 from core.config import SourceName, settings_with
+from core.steps.reports import driver_line, forecast_horizon, train_verdict
 
 app = typer.Typer(
     help="volcast: daily SPY 5-day realized-volatility forecasts.",
@@ -131,6 +132,8 @@ def train(
     """
     result = steps.train(_context(), asof.date() if asof else None)
     _emit(result.to_dict())
+    verdict, message = train_verdict(result)
+    _say(f"{verdict}: {message}")
     _say(f"serving: {result.serving_reason}")
     if result.canary_failed:
         raise SystemExit(1)
@@ -334,14 +337,16 @@ def _explain_main_job(result: dict[str, Any]) -> None:
     serving = result["serving"]
     _say(f"serving: {serving['kind']} {serving['version']}: {serving['reason']}")
     synthetic = " (SYNTHETIC DATA)" if forecast["data_source"].get("synthetic") else ""
+    horizon = forecast_horizon(forecast["as_of"])
     _say(
-        f"forecast for {forecast['as_of']}{synthetic}: next-5-day realized vol "
-        f"{100 * forecast['rv_5d_hat']:.2f}% annualized "
-        f"(model {forecast['model_kind']} {forecast['model_version']})"
+        f"forecast as of {forecast['as_of']}{synthetic}: SPY realized vol "
+        f"{100 * forecast['rv_5d_hat']:.2f}% annualized over the next {len(horizon)} sessions "
+        f"({horizon[0]}..{horizon[-1]}) (model {forecast['model_kind']} "
+        f"{forecast['model_version']})"
     )
-    _say("top drivers (SHAP, log variance):")
-    for d in forecast["top_drivers"]:
-        _say(f"  {d['feature']:18s} value {d['value']:+.4f}  shap {d['shap']:+.4f}")
+    _say("top drivers:")
+    for line in map(driver_line, forecast["top_drivers"]):
+        _say(f"  {line.feature:18s} {line.value_text:>14s}  {line.sentence}")
 
 
 def run_cli() -> None:

@@ -30,7 +30,20 @@ def ingest(
     source: str | None = None,
     csv_dir: str | None = None,
 ) -> dict:
-    """Raw daily bars into raw.market (immutable partitions)."""
+    """Raw daily bars into raw.market (immutable partitions).
+
+    Args:
+        day: The XNYS trading day to run, as YYYY-MM-DD; null = the latest closed session
+            (the run's name carries the day).
+        start: First session of a range (YYYY-MM-DD), instead of day; null = the latest
+            closed session.
+        end: Last session of a range (YYYY-MM-DD), instead of day; null = the latest closed
+            session.
+        source: Market data source, synthetic | csv | yahoo; null = the worker's
+            VOLCAST_SOURCE. A lake holds one source's data: another source is refused.
+        csv_dir: Folder of per-symbol CSV files on the worker, for source csv; null = the
+            worker's VOLCAST_CSV_DIR.
+    """
     lo, hi = day_range(day, start, end)
     return tasks.ingest(context(source, csv_dir), lo, hi)
 
@@ -44,7 +57,16 @@ def ingest(
 def features(
     day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
 ) -> list[dict]:
-    """Curated bars, features and the labels that became known, from stored raw bars."""
+    """Curated bars, features and the labels that became known, from stored raw bars.
+
+    Args:
+        day: The XNYS trading day to run, as YYYY-MM-DD; null = the latest closed session
+            (the run's name carries the day).
+        start: First session of a range (YYYY-MM-DD), instead of day; null = the latest
+            closed session.
+        end: Last session of a range (YYYY-MM-DD), instead of day; null = the latest closed
+            session.
+    """
     lo, hi = day_range(day, start, end)
     ctx = context()
     return [tasks.curate(ctx, lo, hi), tasks.features(ctx, lo, hi), tasks.labels(ctx, lo, hi)]
@@ -59,7 +81,16 @@ def features(
 def infer(
     day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
 ) -> dict:
-    """predictions_daily with the serving model; publishes the newest day's forecast."""
+    """predictions_daily with the serving model; publishes the newest day's forecast.
+
+    Args:
+        day: The XNYS trading day to run, as YYYY-MM-DD; null = the latest closed session
+            (the run's name carries the day).
+        start: First session of a range (YYYY-MM-DD), instead of day; null = the latest
+            closed session.
+        end: Last session of a range (YYYY-MM-DD), instead of day; null = the latest closed
+            session.
+    """
     lo, hi = day_range(day, start, end)
     ctx = context()
     summary = tasks.infer(ctx, lo, hi)
@@ -74,7 +105,16 @@ def infer(
     on_crashed=ALERT_HOOKS,
 )
 def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | None = None):
-    """One evening for one trading day (default: the latest closed session)."""
+    """One evening for one trading day: ingest, curate, features, labels, then the forecast.
+
+    Args:
+        day: The XNYS trading day to run, as YYYY-MM-DD; null = the latest closed session
+            (the run's name carries the day).
+        source: Market data source, synthetic | csv | yahoo; null = the worker's
+            VOLCAST_SOURCE. A lake holds one source's data: another source is refused.
+        csv_dir: Folder of per-symbol CSV files on the worker, for source csv; null = the
+            worker's VOLCAST_CSV_DIR.
+    """
     day = trading_day_or_latest(day)
     if not is_trading_day(day):
         message = f"{day} is not an XNYS trading day: nothing to ingest, nothing to forecast"

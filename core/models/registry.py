@@ -32,6 +32,14 @@ Why this shape:
   time, are unique per content and second, and say when a model was made at a glance.
 - ``VOLCAST_MODEL_VERSION`` (a pin) beats PRODUCTION in ``resolve``: rolling back a serving
   fleet must not depend on the train pipeline.
+- Identity: two versions are the same model when ``identity_hash`` of their metadata agrees
+  (kind, features, params, training data, code version and whether the gate passed; see
+  IDENTITY_KEYS). ``register`` records each version under
+  ``artifacts/model/_identity/<identity hash>``, so ``find_identical`` answers "was this
+  exact model registered already?" with one GET and a re-train on the same data and code can
+  reuse it instead of registering a duplicate. The model files are not part of the identity:
+  CatBoost writes a fresh model GUID into every .cbm, so two fits that predict identically
+  differ in bytes. Versions registered before the index existed are never found by it.
 """
 
 from __future__ import annotations
@@ -71,6 +79,12 @@ REQUIRED_METADATA = ("features", "training_data", "params", "metrics", "gate")
 LEGACY_KIND = "catboost"
 #: Keys only the registry writes.
 REGISTRY_KEYS = ("version", "created_at", "content_hash", "files")
+#: The metadata that makes a model what it is: fitting is seeded, so the same values give a
+#: model that predicts the same numbers. The gate's verdict (passed or not) is part of it too,
+#: as promotion reads it from the version; its figures and wording are not (the champion they
+#: were compared with, and why a baseline was fitted, change nothing in the model).
+IDENTITY_KEYS = ("kind", "features", "params", "training_data", "code_version")
+IDENTITY_DIR = "_identity"
 
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
@@ -172,6 +186,17 @@ def _dumps(obj: Any) -> bytes:
     return (json.dumps(_jsonable(obj), sort_keys=True, indent=2, allow_nan=False) + "\n").encode()
 
 
+def identity_hash(metadata: Mapping[str, Any]) -> str:
+    """sha256 of what makes a version the same model (IDENTITY_KEYS + the gate's ``passed``);
+    metadata without ``code_version`` gets this code's, as ``register`` would give it."""
+    gate = metadata.get("gate") or {}
+    body = {key: metadata.get(key) for key in IDENTITY_KEYS}
+    if body["code_version"] is None:
+        body["code_version"] = code_version()
+    body["gate_passed"] = gate.get("passed")
+    return hashlib.sha256(_dumps(body)).hexdigest()
+
+
 def _check_version_id(version: str) -> str:
     if not isinstance(version, str) or not _VERSION_RE.match(version) or version == "PRODUCTION":
         raise ValueError(
@@ -179,6 +204,10 @@ def _check_version_id(version: str) -> str:
             "starting with a letter or digit"
         )
     return version
+
+
+def _identity_key(digest: str) -> str:
+    return f"{PREFIX}/{IDENTITY_DIR}/{digest}.json"
 
 
 def _check_file_name(name: str) -> str:
@@ -278,8 +307,21 @@ class ModelRegistry:
             "files": manifest,
         }
         self.lake.put_bytes(f"{PREFIX}/{version}/{METADATA_FILE}", _dumps(body))
+        self.lake.put_bytes(_identity_key(identity_hash(body)), _dumps({"version": version}))
         log.info("registered model version %s (%d files)", version, len(names))
         return version
+
+    def find_identical(self, metadata: Mapping[str, Any]) -> str | None:
+        """The complete version that is the same model as ``metadata`` describes (same
+        ``identity_hash``), or None: a re-train on the same data and code finds its earlier
+        self here. The index entry is checked against the version's own metadata."""
+        digest = identity_hash(_jsonable(dict(metadata)))
+        try:
+            version = str(json.loads(self.lake.get_bytes(_identity_key(digest)))["version"])
+            found = self._metadata(version)
+        except (FileNotFoundError, VersionNotFound, KeyError, ValueError):
+            return None
+        return version if identity_hash(found) == digest else None
 
     def promote(
         self, version: str, *, override: str | None = None, reason: str | None = None

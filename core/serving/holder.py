@@ -30,6 +30,7 @@ from core.lake import Lake
 from core.models.registry import POINTER_KEY, ModelRegistry
 from core.models.servable import load_version, model_kind
 from core.serving.state import FeatureTable, Forecast, Freshness, ServingModel, ServingState
+from core.steps.context import SOURCE_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class ServingHolder:
             selector=selector,
             # a new version starts an empty cache; the same version keeps what it computed
             computed={} if model_changed else current.computed,
+            synthetic_data=self._synthetic(current.synthetic_data),
         )
         if model_changed:
             log.info("serving model %s", model.version if model else None)
@@ -141,6 +143,16 @@ class ServingHolder:
         loaded = self._load_model(version)
         self._token = token
         return loaded, None, True
+
+    def _synthetic(self, known: bool | None) -> bool | None:
+        """Whether the lake holds simulated prices: read from its source marker until the
+        lake has one (a lake's source never changes once claimed), then kept."""
+        if known is not None:
+            return known
+        try:
+            return bool(json.loads(self.lake.get_bytes(SOURCE_MARKER)).get("synthetic"))
+        except FileNotFoundError:
+            return None
 
     def _pointer_bytes(self) -> bytes | None:
         try:

@@ -183,6 +183,8 @@ class ServingState:
     model_reason: str | None = None
     computed: dict[dt.date, Forecast] = field(default_factory=dict)
     selector: NDArray[np.intp] | None = None
+    #: The lake holds simulated prices (its source marker); None while it holds no data.
+    synthetic_data: bool | None = None
 
     def require_model(self) -> ServingModel:
         if self.model is None:

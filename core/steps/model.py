@@ -89,6 +89,9 @@ class VersionStep:
     canary: dict[str, Any] | None  # None when it was not a promotion candidate
     promoted: bool
     reason: str  # why it was fitted, or the gate's verdict
+    #: An identical version (same data, code and verdict) existed: it was reused, not
+    #: registered again (ModelRegistry.find_identical).
+    reused: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,13 @@ class TrainResult:
         return "promoted" if self.challenger.promoted else "refused"
 
     @property
+    def unchanged(self) -> bool:
+        """A re-train on the same data and code: nothing registered, production untouched."""
+        steps = (self.challenger, self.baseline)
+        same = all(s is None or s.reused for s in steps)
+        return same and self.production_before == self.production_after
+
+    @property
     def canary_failed(self) -> bool:
         """A version that was to serve failed its canary: a broken model, which alarms see."""
         steps = (self.challenger, self.baseline)
@@ -127,6 +137,7 @@ class TrainResult:
             "asof": self.asof,
             "version": self.challenger.version,
             "decision": self.decision,
+            "unchanged": self.unchanged,
             "training_rows": self.training_rows,
             "gate_window": self.gate_window,
             "models": self.models,
@@ -184,10 +195,11 @@ def train(ctx: Context, asof: DateLike | None = None) -> TrainResult:
         )
         baseline = _register_and_promote(ctx, fitted, why)
     champion = registry.production()
-    version = registry.register(outcome.files, outcome.metadata)
+    reused = registry.find_identical(outcome.metadata)
+    version = reused or registry.register(outcome.files, outcome.metadata)
     gate_dict = outcome.decision.to_dict()
     canary = None
-    if outcome.decision.passed:
+    if outcome.decision.passed and version != champion:
         canary = canary_check(ctx, version, champion)
         if canary["passed"]:
             registry.promote(version, reason=f"challenger {outcome.decision.reason}")
@@ -195,7 +207,12 @@ def train(ctx: Context, asof: DateLike | None = None) -> TrainResult:
             gate_dict["reason"] += f"; canary failed: {canary['reason']}"
     after = registry.production()
     challenger = VersionStep(
-        version, CHALLENGER_KIND, canary, promoted=after == version, reason=gate_dict["reason"]
+        version,
+        CHALLENGER_KIND,
+        canary,
+        promoted=after == version,
+        reason=gate_dict["reason"],
+        reused=reused is not None,
     )
     return TrainResult(
         asof=asof.date().isoformat(),
@@ -233,14 +250,17 @@ def _serving_sentence(
 def _register_and_promote(ctx: Context, fitted: FittedVersion, reason: str) -> VersionStep:
     """Register a model, run its canary against production, promote it if that passes."""
     registry = model_registry(ctx)
-    version = registry.register(fitted.files, fitted.metadata)
+    reused = registry.find_identical(fitted.metadata)
+    version = reused or registry.register(fitted.files, fitted.metadata)
     canary = canary_check(ctx, version, registry.production())
     if canary["passed"]:
         registry.promote(version, reason=f"{reason}: the HAR-X(VIX) baseline, the gate's reference")
     else:
         log.error("model version %s failed its canary: %s", version, canary["reason"])
     kind = model_kind(fitted.metadata)
-    return VersionStep(version, kind, canary, promoted=canary["passed"], reason=reason)
+    return VersionStep(
+        version, kind, canary, promoted=canary["passed"], reason=reason, reused=bool(reused)
+    )
 
 
 def ensure_champion(ctx: Context, asof: DateLike | None = None) -> VersionStep | None:
@@ -391,13 +411,15 @@ def evaluate(
         "labels_to": data["date"].max().date().isoformat(),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
+    synthetic = source.is_synthetic
     forecasts = report.pop("forecasts")
-    plot_forecasts(forecasts, out_dir / "forecasts.png")
+    plot_forecasts(forecasts, out_dir / "forecasts.png", synthetic=synthetic)
     plot_cumulative_loss_difference(
-        cumulative_loss_difference(forecasts), out_dir / "loss_difference.png"
+        cumulative_loss_difference(forecasts), out_dir / "loss_difference.png", synthetic=synthetic
     )
     importance = report.pop("importance")
-    plot_importance(list(importance.index), importance.to_numpy(), out_dir / "shap_importance.png")
+    names, values = list(importance.index), importance.to_numpy()
+    plot_importance(names, values, out_dir / "shap_importance.png", synthetic=synthetic)
     report["shap_importance_top10"] = importance.head(10).round(6).to_dict()
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, default=str))
     return report

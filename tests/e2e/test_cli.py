@@ -46,7 +46,9 @@ def test_main_job_prints_a_forecast_and_who_serves(tmp_path: Path) -> None:
         f"serving: {forecast['model_kind']} {forecast['model_version']}: "
         f"{result['serving']['reason']}"
     ]
-    assert any(line.startswith(f"forecast for {forecast['as_of']}") for line in lines)
+    shown = [line for line in lines if line.startswith(f"forecast as of {forecast['as_of']}")]
+    assert len(shown) == 1 and "annualized over the next 5 sessions" in shown[0]
+    assert sum("pushes the forecast" in line for line in lines) == len(forecast["top_drivers"])
     assert any("DM p" in line for line in lines)
 
 

@@ -13,6 +13,7 @@ import pytest
 from core import contracts, steps
 from core.config import Settings
 from core.models.registry import GateRefused
+from core.steps.reports import train_verdict
 
 START, END = "2019-01-02", "2022-12-30"
 SMALL_GATE = {"gate_window_sessions": 60, "gate_refit_every": 30, "canary_days": 10}
@@ -124,6 +125,26 @@ def test_a_worse_challenger_leaves_the_baseline_which_is_refitted(ctx: steps.Con
     assert "weekly refit" in registry.pointer()["reason"]
     assert second.production_before == first.baseline.version
     assert registry.rollback() == first.baseline.version
+
+
+def test_a_retrain_on_the_same_data_and_code_registers_nothing(ctx: steps.Context) -> None:
+    registry = steps.model_registry(ctx)
+    first = steps.train(_strict(ctx), "2022-12-30")  # promotes the first champion
+    versions = [i.version for i in registry.list()]
+    pointer = registry.pointer()
+    again = steps.train(_strict(ctx), "2022-12-30")
+    assert not first.unchanged and again.unchanged
+    assert again.challenger.reused and again.baseline is not None and again.baseline.reused
+    assert again.challenger.version == first.challenger.version
+    assert again.baseline.version == first.baseline.version == again.production_after
+    assert [i.version for i in registry.list()] == versions  # no duplicate version
+    assert registry.pointer() == pointer  # the pointer was not even rewritten
+    assert again.to_dict()["unchanged"] is True
+    name, message = train_verdict(again)
+    assert name == "Unchanged" and "nothing new registered" in message
+    # other data is another model
+    earlier = steps.train(_strict(ctx), "2022-11-30")
+    assert not earlier.unchanged and earlier.challenger.version not in versions
 
 
 def test_a_catboost_champion_stays_when_the_challenger_is_refused(ctx: steps.Context) -> None:

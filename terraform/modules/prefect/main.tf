@@ -91,7 +91,7 @@ locals {
 resource "prefect_work_pool" "ecs" {
   name              = var.work_pool_name
   type              = "ecs:push"
-  description       = "volcast ${var.name}: flows on ECS Fargate Spot in ${var.cluster_arn}"
+  description       = "volcast ${var.name}: flows on ECS Fargate Spot in ${var.cluster_arn}, writing the lake ${var.flow_environment["VOLCAST_LAKE_URI"]}"
   paused            = false
   base_job_template = jsonencode(local.base_job_template)
 }
