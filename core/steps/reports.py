@@ -20,11 +20,13 @@ from core.explain import vol_effect_pct
 from core.features import FEATURE_DESCRIPTIONS, format_feature
 from core.labels import HORIZON_SESSIONS
 from core.links import ObjectLink, object_link
+from core.models.bands import BAND_LEVEL
 from core.models.gate import METRICS
 from core.steps.context import Context
 from core.steps.model import (
     EVALUATION_FILES,
     TrainResult,
+    feature_drift_at,
     latest_forecast,
     model_registry,
     serving_status,
@@ -81,6 +83,8 @@ class ForecastReport:
     as_of: str
     rv_5d_hat: float  # annualized vol of sessions t+1..t+5, decimal
     horizon: tuple[str, ...]  # the sessions t+1..t+5 it covers
+    rv_5d_lo: float | None  # the 80% band (core.models.bands), None without one
+    rv_5d_hi: float | None
     previous_as_of: str | None
     previous_rv_5d_hat: float | None
     realized_vol_22d: float | None  # rv_cc_22d at as_of, decimal
@@ -93,6 +97,10 @@ class ForecastReport:
     serving_now: bool  # the forecast's model is the one serving now
     data_source: str
     synthetic: bool
+    #: Feature drift of the serving version's features over the last sessions
+    #: (core.models.drift.DriftReport.to_dict); None for versions without a drift reference.
+    drift: dict[str, Any] | None = None
+    band_level: float = BAND_LEVEL
 
     @property
     def change_vol_points(self) -> float | None:
@@ -157,9 +165,12 @@ def forecast_report(ctx: Context, day: DateLike | None = None) -> ForecastReport
     version, kind = forecast["model_version"], forecast["model_kind"]
     how, now = _how_it_serves(ctx, version)
     source = forecast.get("data_source") or {}
+    drift = feature_drift_at(ctx, model_registry(ctx).show(version), as_of)
     report = ForecastReport(
         as_of=forecast["as_of"],
         rv_5d_hat=forecast["rv_5d_hat"],
+        rv_5d_lo=forecast.get("rv_5d_lo"),
+        rv_5d_hi=forecast.get("rv_5d_hi"),
         horizon=forecast_horizon(as_of),
         previous_as_of=earlier[-1].date().isoformat() if earlier else None,
         previous_rv_5d_hat=float(previous["rv_5d_hat"]) if previous is not None else None,
@@ -173,6 +184,7 @@ def forecast_report(ctx: Context, day: DateLike | None = None) -> ForecastReport
         serving_now=now,
         data_source=str(source.get("source", "unknown")),
         synthetic=bool(source.get("synthetic")),
+        drift=drift.to_dict() if drift is not None else None,
     )
     log.info("%s", report.headline)
     return report
