@@ -112,3 +112,18 @@ output "prefect_api_key_secret_arn" {
   description = "Secrets Manager ARN of the Prefect API key."
   value       = module.prefect.prefect_api_key_secret_arn
 }
+
+output "athena_workgroup" {
+  description = "Athena workgroup for SQL on the lake (results SSE-KMS, expire after 30 days)."
+  value       = module.analytics.workgroup_name
+}
+
+output "glue_database" {
+  description = "Glue database of the lake's tables (partition projection on date)."
+  value       = module.analytics.database_name
+}
+
+output "analyst_role_arn" {
+  description = "Read-only role for Athena queries on the lake."
+  value       = module.analytics.analyst_role_arn
+}
