@@ -91,8 +91,10 @@ def conformal_quantiles(
     e = np.sort(np.asarray(errors, dtype=np.float64))
     n = e.size
     alpha = (1.0 - level) / 2.0
-    k_lo = math.floor((n + 1) * alpha)
-    k_hi = math.ceil((n + 1) * (1.0 - alpha))
+    # The ranks' products are integers on round levels (20 * 0.1 = 2): a tolerance keeps float
+    # error (0.1 is 0.09999999999999998 as (1 - 0.8) / 2) from moving them by one.
+    k_lo = math.floor((n + 1) * alpha + 1e-9)
+    k_hi = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)
     if not 0.0 < level < 1.0 or k_lo < 1 or k_hi > n:
         raise ValueError(f"{n} errors are too few for a {level:.0%} conformal band")
     return float(e[k_lo - 1]), float(e[k_hi - 1])

@@ -261,10 +261,9 @@ def fit_reference(
     model = new_reference()
     model.fit(data.loc[:, list(model.feature_names)], data[LABEL].to_numpy(dtype=np.float64))
     metrics = dict(evaluation["models"][REFERENCE]) if evaluation is not None else {}
-    if evaluation is not None and "bands" in evaluation:
-        band = evaluation["bands"][REFERENCE]
-    else:
-        band = reference_band(data)
+    # The gate window's own HAR-X errors when it had enough; else a HAR-X-only walk-forward.
+    gate_band = (evaluation or {}).get("bands", {}).get(REFERENCE)
+    band = gate_band if gate_band is not None else reference_band(data)
     metadata = {
         "kind": REFERENCE_KIND,
         **training_metadata(data, asof, source, model.feature_names),
