@@ -83,8 +83,6 @@ class ForecastReport:
     as_of: str
     rv_5d_hat: float  # annualized vol of sessions t+1..t+5, decimal
     horizon: tuple[str, ...]  # the sessions t+1..t+5 it covers
-    rv_5d_lo: float | None  # the 80% band (core.models.bands), None without one
-    rv_5d_hi: float | None
     previous_as_of: str | None
     previous_rv_5d_hat: float | None
     realized_vol_22d: float | None  # rv_cc_22d at as_of, decimal
@@ -100,6 +98,9 @@ class ForecastReport:
     #: Feature drift of the serving version's features over the last sessions
     #: (core.models.drift.DriftReport.to_dict); None for versions without a drift reference.
     drift: dict[str, Any] | None = None
+    #: The forecast's band (core.models.bands, annualized vol); None without one.
+    rv_5d_lo: float | None = None
+    rv_5d_hi: float | None = None
     band_level: float = BAND_LEVEL
 
     @property
