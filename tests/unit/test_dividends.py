@@ -14,8 +14,9 @@ import pytest
 from core import contracts, steps
 from core.calendar import shift_trading_days, trading_days
 from core.config import SYMBOLS, Settings
-from core.sources import SyntheticSource
+from core.sources import SyntheticSource, YahooSource
 from core.sources.synthetic import _ex_dividend_days
+from core.sources.yahoo import TICKERS
 from tests.raw_frames import write_csv_folder
 
 START = "2023-02-21"  # the features' 252-session lookback before the month
@@ -142,3 +143,60 @@ def test_adjusted_only_files_give_the_same_returns_features_and_labels(
         per_symbol = got.loc[~same, "symbol"].map({"TLT": 1 - 0.030 / 12, "HYG": 1 - 0.055 / 12})
         expected_ratio = np.broadcast_to(1 / per_symbol.to_numpy()[:, None], ratio.shape)
         np.testing.assert_allclose(ratio, expected_ratio, rtol=1e-12)
+
+
+class YahooEvenings:
+    """Stands in for ``yfinance.download``: the history as Yahoo serves it on ``evening``, in
+    the (Price, Ticker) layout of ``auto_adjust=False`` (raw OHLC and Adj Close)."""
+
+    FIELDS = {"open": "Open", "high": "High", "low": "Low", "close": "Close"} | {
+        "adj_close": "Adj Close",
+        "volume": "Volume",
+    }
+
+    def __init__(self, history: pd.DataFrame) -> None:
+        self.history = history
+        self.evening = MONTH[-1]
+        self.starts: list[pd.Timestamp] = []
+
+    def __call__(self, tickers: list[str], start: str, end: str, **_: object) -> pd.DataFrame:
+        self.starts.append(pd.Timestamp(start))
+        frame = as_of(self.history, self.evening)
+        inside = frame["date"].between(pd.Timestamp(start), pd.Timestamp(end), inclusive="left")
+        frame = frame.loc[inside].assign(ticker=frame["symbol"].map(TICKERS))
+        wide = frame.pivot(index="date", columns="ticker", values=list(self.FIELDS))  # noqa: PD010
+        return wide.rename(columns=self.FIELDS, level=0).loc[:, (slice(None), tickers)]
+
+
+def test_the_yahoo_source_daily_equals_backfill_across_the_ex_date(
+    history: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yfinance as yf
+
+    vendor = YahooEvenings(history)
+    monkeypatch.setattr(yf, "download", vendor)
+    source = YahooSource(retries=1)
+    days = trading_days("2024-03-13", "2024-03-19")
+
+    def ctx(name: str) -> steps.Context:
+        return steps.Context.from_settings(Settings(lake_uri=str(tmp_path / name)))
+
+    vendor.evening = days[-1]
+    full = ctx("full")
+    steps.backfill(full, START, days[-1], source=source, progress=False)
+    daily = ctx("daily")
+    vendor.evening = shift_trading_days(days[0], -1)
+    steps.backfill(daily, START, vendor.evening, source=source, progress=False)
+    for evening in days:
+        vendor.evening = evening
+        steps.daily(daily, evening, source=source)
+        # each evening's download reaches back to the session before the day, and further
+        assert vendor.starts[-1] < shift_trading_days(evening, -1)
+    for table in TABLES:
+        first = shift_trading_days(days[0], -5)
+        pd.testing.assert_frame_equal(
+            daily.lake.read(table, first, days[-1]),
+            full.lake.read(table, first, days[-1]),
+            **TOLERANCE,
+            obj=table,
+        )
