@@ -21,13 +21,14 @@ from importlib import metadata
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.access_log import AccessLogMiddleware
+from api.auth import open_api_keys, require_api_key
 from api.schemas import (
     ErrorMessage,
     HealthResponse,
@@ -52,6 +53,8 @@ from core.serving import (
 log = logging.getLogger(__name__)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorMessage, "description": "No X-API-Key header (where keys are configured)."},
+    403: {"model": ErrorMessage, "description": "Unknown or revoked API key."},
     404: {"model": ErrorMessage, "description": "No features for that date."},
     503: {
         "model": ErrorMessage,
@@ -77,11 +80,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         serving.before_swap.append(warm_scorer)
         app.state.holder, app.state.scorer = serving, scorer
         app.state.code_version = code_version()
+        app.state.api_keys = keys = await anyio.to_thread.run_sync(open_api_keys, serving.settings)
+        if keys is not None:
+            keys.start(serving.settings.api_keys_refresh_seconds)
         await anyio.to_thread.run_sync(serving.refresh)  # first load, before any request
         serving.start(serving.settings.serving_refresh_seconds)
         try:
             yield
         finally:
+            if keys is not None:
+                keys.stop()
             serving.stop()
             serving.before_swap.remove(warm_scorer)
             await scorer.stop()
@@ -96,14 +104,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
-    @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=_ERRORS,
+        dependencies=[Depends(require_api_key)],
+    )
     async def predict(request: PredictRequest) -> Response:
         """Forecast for a date (a lookup) or for a posted feature vector (SHAP per request)."""
         state: ServingState = app.state.holder.state  # one snapshot for the whole request
         try:
             model = state.require_model()
             if request.features is not None:
-                row = model.row_from_mapping(request.features)
+                row = model.row_from_mapping(request.features, state.features.names)
                 forecast = await _score(model, row, None, request.top_k)
             else:
                 day = state.resolve_day(request.as_of)
@@ -138,11 +151,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/version", response_model=VersionResponse)
     async def version() -> VersionResponse:
-        model = app.state.holder.state.model
+        state: ServingState = app.state.holder.state
+        model = state.model
         return VersionResponse(
             api_version=app.version,
             code_version=app.state.code_version,
             model_version=model.version if model else None,
+            model_kind=model.kind if model else None,
+            model_reason=state.model_reason if model else None,
             model_features=list(model.names) if model else [],
         )
 
@@ -247,6 +263,8 @@ def _health(serving: ServingHolder) -> HealthResponse:
         status="ok" if model is not None else "no_model",
         detail=None if model is not None else state.no_model_reason,
         model_version=model.version if model else None,
+        model_kind=model.kind if model else None,
+        model_reason=state.model_reason if model else None,
         model_created_at=model.created_at if model else None,
         model_loaded_at=model.loaded_at if model else None,
         latest_trading_day=fresh.latest_trading_day,

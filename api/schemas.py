@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from core.models.inference import STORED_DRIVERS
+from core.models.servable import ModelKind
 
 #: A posted vector has one value per model feature; this bounds the body, far above any model.
 MAX_POSTED_FEATURES = 500
@@ -131,6 +132,12 @@ class HealthResponse(BaseModel):
     status: Literal["ok", "no_model"]
     detail: str | None = Field(None, description="Why no model is loaded, when none is.")
     model_version: str | None
+    model_kind: ModelKind | None = Field(
+        None, description="harx_vix (the HAR-X(VIX) baseline champion) or catboost (challenger)."
+    )
+    model_reason: str | None = Field(
+        None, description="Why this model serves (gate, first champion, refit, rollback, pin)."
+    )
     model_created_at: str | None
     model_loaded_at: dt.datetime | None
     latest_trading_day: dt.date
@@ -148,4 +155,8 @@ class VersionResponse(BaseModel):
     api_version: str = Field(description="The volcast package version.")
     code_version: str = Field(description="Git SHA of the code (VOLCAST_CODE_VERSION in images).")
     model_version: str | None
+    model_kind: ModelKind | None = Field(
+        None, description="harx_vix (the HAR-X(VIX) baseline champion) or catboost (challenger)."
+    )
+    model_reason: str | None = Field(None, description="Why this model serves.")
     model_features: list[str] = Field(description="Feature names a posted vector must carry.")

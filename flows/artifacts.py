@@ -37,8 +37,7 @@ def publish_train(summary: Mapping[str, Any]) -> None:
         lines.append("- **SYNTHETIC DATA**: simulated prices, not market data")
     if "canary" in summary:
         lines.append(f"- canary: {summary['canary']}")
-    if summary.get("hint"):
-        lines.append(f"- {summary['hint']}")
+    lines.append(f"- serving: **{summary.get('serving_kind')}**: {summary['serving_reason']}")
     create_markdown_artifact(
         "\n".join(lines), key="train-gate", description="Gate decision of the latest training"
     )
@@ -78,10 +77,23 @@ def publish_evaluation(report: Mapping[str, Any], stored: Mapping[str, str]) -> 
         key = "evaluation-" + file.replace(".", "-").replace("_", "-")
         create_link_artifact(address, link_text=file, key=key, description=f"evaluation: {file}")
     improvement = report.get("improvement_pct", {})
+    candidate = report.get("candidate", "catboost")
+    periods = report.get("periods", {})
     lines = [
         f"# Walk-forward evaluation {report.get('start')}..{report.get('end')}",
         "",
         *(f"- {k}: {_fmt(v)}%" for k, v in improvement.items()),
+        "",
+        f"{candidate} vs HAR-X(VIX) by period (improvement %, DM p-value):",
+        "",
+        "| period | n | QLIKE | DM p | RMSE(var) | DM p |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *(
+            f"| {name} | {p['n']} | {c['qlike_vs_reference_pct']:+.1f} | {c['dm_qlike_p']:.3f} "
+            f"| {c['rmse_variance_vs_reference_pct']:+.1f} | {c['dm_se_var_p']:.3f} |"
+            for name, p in periods.items()
+            if (c := p["models"].get(candidate))
+        ),
         "",
         *(f"- [{file}]({address})" for file, address in stored.items()),
     ]

@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 
 from core.steps.chunks import PHASES, Chunk, Phase, chunk_done, plan_chunks
 from flows import tasks
+from flows.alerting import ALERT_HOOKS
 from flows.runtime import context, dated_run_name, trading_day_or_latest
 
 
@@ -40,7 +41,12 @@ def _run_chunk_deployment(
     return run.name
 
 
-@flow(name="backfill", flow_run_name=dated_run_name("backfill"))
+@flow(
+    name="backfill",
+    flow_run_name=dated_run_name("backfill"),
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def backfill(
     start: dt.date | None = None,
     end: dt.date | None = None,
@@ -83,7 +89,12 @@ def _chunk_run_name() -> str:
     return f"backfill-{p['phase']}-{p['start']}..{p['end']}"
 
 
-@flow(name="backfill-chunk", flow_run_name=_chunk_run_name)
+@flow(
+    name="backfill-chunk",
+    flow_run_name=_chunk_run_name,
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def backfill_chunk(
     phase: Phase,
     start: str,

@@ -13,10 +13,16 @@ from prefect.states import Completed
 
 from core.calendar import is_trading_day
 from flows import artifacts, tasks
+from flows.alerting import ALERT_HOOKS
 from flows.runtime import context, dated_run_name, day_range, trading_day_or_latest
 
 
-@flow(name="ingest", flow_run_name=dated_run_name("ingest"))
+@flow(
+    name="ingest",
+    flow_run_name=dated_run_name("ingest"),
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def ingest(
     day: dt.date | None = None,
     start: dt.date | None = None,
@@ -29,7 +35,12 @@ def ingest(
     return tasks.ingest(context(source, csv_dir), lo, hi)
 
 
-@flow(name="features", flow_run_name=dated_run_name("features"))
+@flow(
+    name="features",
+    flow_run_name=dated_run_name("features"),
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def features(
     day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
 ) -> list[dict]:
@@ -39,7 +50,12 @@ def features(
     return [tasks.curate(ctx, lo, hi), tasks.features(ctx, lo, hi), tasks.labels(ctx, lo, hi)]
 
 
-@flow(name="infer", flow_run_name=dated_run_name("infer"))
+@flow(
+    name="infer",
+    flow_run_name=dated_run_name("infer"),
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def infer(
     day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
 ) -> dict:
@@ -51,7 +67,12 @@ def infer(
     return summary
 
 
-@flow(name="daily", flow_run_name=dated_run_name("daily"))
+@flow(
+    name="daily",
+    flow_run_name=dated_run_name("daily"),
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | None = None):
     """One evening for one trading day (default: the latest closed session)."""
     day = trading_day_or_latest(day)
@@ -67,8 +88,10 @@ def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | 
         tasks.labels(ctx, day, day),
     ]
     if tasks.serving_version(ctx) is None:
-        get_run_logger().warning("no model promoted yet: features written, no forecast")
-        return [*summaries, {"step": "infer", "skipped": "no model promoted yet"}]
+        summaries.append(tasks.first_champion(ctx, day))
+    if tasks.serving_version(ctx) is None:
+        get_run_logger().warning("no model serves yet: features written, no forecast")
+        return [*summaries, {"step": "infer", "skipped": "no model serves yet"}]
     summaries.append(tasks.infer(ctx, day, day))
     artifacts.publish_forecast(tasks.forecast(ctx, day))
     return summaries

@@ -53,8 +53,13 @@ def forecast(ctx: steps.Context, day: dt.date) -> dict:
 
 
 @task(name="train", **NO_RETRY)
-def train(ctx: steps.Context, asof: dt.date | None) -> dict:
+def train(ctx: steps.Context, asof: dt.date | None) -> steps.TrainResult:
     return steps.train(ctx, asof)
+
+
+@task(name="first-champion", **RETRY)
+def first_champion(ctx: steps.Context, day: dt.date) -> dict:
+    return steps.first_champion(ctx, day)
 
 
 @task(name="canary", **RETRY)

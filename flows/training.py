@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 
 from core import steps
 from flows import artifacts, tasks
+from flows.alerting import ALERT_HOOKS
 from flows.runtime import context, dated_run_name
 
 
@@ -17,19 +18,31 @@ class CanaryFailed(RuntimeError):
     """A model failed its canary: it must not serve, and the run should show red."""
 
 
-@flow(name="train", flow_run_name=dated_run_name("train"))
+@flow(
+    name="train",
+    flow_run_name=dated_run_name("train"),
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def train(asof: dt.date | None = None) -> dict:
-    """Candidate + baselines + gate. A refused candidate is a normal, completed run (the
-    artifact says why); a gate-passing candidate that fails its canary fails the run."""
-    summary = tasks.train(context(), asof)
+    """Champion upkeep + challenger + gate. A refused challenger is a normal, completed run
+    (the artifact says why); a model to serve that fails its canary fails the run."""
+    result = tasks.train(context(), asof)
+    summary = result.to_dict()
     artifacts.publish_train(summary)
     get_run_logger().info("gate: %s", summary["gate"]["reason"])
-    if not summary.get("canary", {"passed": True})["passed"]:
-        raise CanaryFailed(f"{summary['version']} failed its canary: {summary['canary']}")
+    get_run_logger().info("serving: %s", result.serving_reason)
+    if result.canary_failed:
+        raise CanaryFailed(f"a model to serve failed its canary: {result.serving_reason}")
     return summary
 
 
-@flow(name="canary", flow_run_name=dated_run_name("canary"))
+@flow(
+    name="canary",
+    flow_run_name=dated_run_name("canary"),
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def canary(version: str | None = None) -> dict:
     """Re-score the last feature days with ``version`` (default: the serving one) as served.
 
@@ -47,7 +60,12 @@ def canary(version: str | None = None) -> dict:
     return result
 
 
-@flow(name="evaluate", flow_run_name=dated_run_name("evaluate"))
+@flow(
+    name="evaluate",
+    flow_run_name=dated_run_name("evaluate"),
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def evaluate(
     start: dt.date = dt.date(2012, 1, 3),
     refit_every: int = 21,

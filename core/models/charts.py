@@ -63,3 +63,29 @@ def plot_importance(
     fig.savefig(out, format="png")
     plt.close(fig)
     return out
+
+
+def plot_cumulative_loss_difference(
+    cumulative: pd.DataFrame, path: str | Path, *, reference: str = "harx_vix"
+) -> Path:
+    """Two panels (QLIKE, squared variance error): each model's running sum of its loss minus
+    ``reference``'s, from ``walkforward.cumulative_loss_difference``. Falling = gaining."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dates = pd.to_datetime(cumulative["date"])
+    fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), dpi=100, sharex=True)
+    for ax, (loss, title) in zip(
+        axes, (("qlike", "QLIKE"), ("se_var", "squared error of variance")), strict=True
+    ):
+        for column in cumulative.columns:
+            if column.endswith(f":{loss}"):
+                ax.plot(dates, cumulative[column], lw=1.0, label=column.split(":")[0])
+        ax.axhline(0.0, color="0.3", lw=0.6)
+        ax.set_ylabel(f"cumulative {title}\nminus {reference}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower left", frameon=False, ncol=3)
+    axes[0].set_title(f"Where gains and losses vs {reference} happen (below 0 = better)")
+    fig.tight_layout()
+    fig.savefig(out, format="png")
+    plt.close(fig)
+    return out

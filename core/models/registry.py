@@ -21,7 +21,8 @@ Why this shape:
   entries, so ``rollback`` needs nothing but the pointer. Format::
 
       {"format": 1, "version": "<id>", "promoted_at": "<UTC ISO>", "via": "promote"|"rollback",
-       "override": null | "<reason>", "previous": [<entries like this, no "previous">, ...]}
+       "override": null | "<reason>", "reason": null | "<why it serves>",
+       "previous": [<entries like this, no "previous">, ...]}
 
   ``previous`` is most-recent first and capped at ``HISTORY_LIMIT``. A plain-text pointer that
   holds just a version id (an operator's manual fix) is read as a pointer without history.
@@ -65,6 +66,9 @@ HISTORY_LIMIT = 50
 POINTER_FORMAT = 1
 #: Keys the caller must put in the metadata passed to ``register``.
 REQUIRED_METADATA = ("features", "training_data", "params", "metrics", "gate")
+#: What a version without ``kind`` in its metadata is: every version before kinds existed was
+#: a CatBoost model (core.models.servable names the kinds).
+LEGACY_KIND = "catboost"
 #: Keys only the registry writes.
 REGISTRY_KEYS = ("version", "created_at", "content_hash", "files")
 
@@ -102,6 +106,8 @@ class VersionInfo:
     promoted: bool  # is the current production version
     gate_passed: bool
     metrics: dict[str, float]  # the numeric top-level entries of metadata["metrics"]
+    kind: str  # metadata["kind"] (see core.models.servable); LEGACY_KIND when absent
+    asof: str | None  # metadata["training_data"]["asof"]: the session it was trained as of
 
 
 def _utc_iso(moment: dt.datetime, timespec: str = "seconds") -> str:
@@ -275,14 +281,18 @@ class ModelRegistry:
         log.info("registered model version %s (%d files)", version, len(names))
         return version
 
-    def promote(self, version: str, *, override: str | None = None) -> None:
+    def promote(
+        self, version: str, *, override: str | None = None, reason: str | None = None
+    ) -> None:
         """Point PRODUCTION at ``version``; the current one goes onto the rollback stack.
 
         Refuses (GateRefused) a version whose gate did not pass unless ``override`` gives a
-        reason, which the pointer and the version's events record. Promoting the version that
-        is already production is a no-op, so a re-run of the train step changes nothing.
+        reason, which the pointer and the version's events record. ``reason`` says why it
+        serves (recorded in the pointer and the event; the override's reason when omitted).
+        Promoting the version that is already production is a no-op, so a re-run of the train
+        step changes nothing.
         """
-        reason = self.check_promotable(version, override)
+        forced = self.check_promotable(version, override)
         current = self._read_pointer()
         if current is not None and current["version"] == version:
             log.info("model version %s is already production: nothing to do", version)
@@ -291,11 +301,12 @@ class ModelRegistry:
             "version": version,
             "promoted_at": self._stamp(),
             "via": "promote",
-            "override": reason,
+            "override": forced,
+            "reason": reason or (f"override: {forced}" if forced else None),
         }
         self._switch(entry, current, via="promote")
-        if reason:
-            log.warning("model version %s promoted against its gate: %s", version, reason)
+        if forced:
+            log.warning("model version %s promoted against its gate: %s", version, forced)
 
     def check_promotable(self, version: str, override: str | None = None) -> str | None:
         """Raise GateRefused unless ``version`` passed its gate or ``override`` gives a reason;
@@ -325,6 +336,7 @@ class ModelRegistry:
             "promoted_at": self._stamp(),
             "via": "rollback",
             "override": target.get("override"),
+            "reason": f"rolled back from {current['version']}",
         }
         self._switch(entry, {**current, "previous": older}, via="rollback", stack_current=False)
         return str(target["version"])
@@ -412,6 +424,7 @@ class ModelRegistry:
             except VersionNotFound:
                 continue  # half-written: invisible until metadata.json exists
             metrics = meta.get("metrics") or {}
+            training = meta.get("training_data") or {}
             out.append(
                 VersionInfo(
                     version=name,
@@ -423,6 +436,8 @@ class ModelRegistry:
                         for k, v in metrics.items()
                         if isinstance(v, int | float) and not isinstance(v, bool)
                     },
+                    kind=str(meta.get("kind") or LEGACY_KIND),
+                    asof=training.get("asof"),
                 )
             )
         return out
@@ -466,6 +481,7 @@ class ModelRegistry:
                 "promoted_at": None,
                 "via": "manual",
                 "override": None,
+                "reason": "set by hand (a plain-text pointer)",
                 "previous": [],
             }
         pointer = json.loads(text)
@@ -502,6 +518,7 @@ class ModelRegistry:
                 "via": via,
                 "previous": old,
                 "override": entry.get("override"),
+                "reason": entry.get("reason"),
             },
         )
         if old is not None and self._is_complete(old):

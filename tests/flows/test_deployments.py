@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -108,6 +109,19 @@ def _wait_final(run_id: UUID, worker_log: Path, on_poll=None):
     )
 
 
+def _failure_line(worker_log: Path, run_id: UUID, timeout_s: float = 30.0) -> dict:
+    """The flow-run-failed EMF line of ``run_id`` in the worker's output (the hook runs right
+    after the Failed state is set, so it may land a moment after the state is read)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in worker_log.read_text().splitlines():
+            start = line.find('{"_aws"')
+            if start >= 0 and str(run_id) in line:
+                return json.loads(line[start:])
+        time.sleep(0.3)
+    pytest.fail(f"no flow-run-failed line for {run_id}:\n{worker_log.read_text()[-3000:]}")
+
+
 def _task_runs(run_id: UUID) -> dict:
     """Task runs by task name ("ingest-7d8" -> "ingest")."""
     return {r.name.rsplit("-", 1)[0]: r for r in _all_task_runs(run_id)}
@@ -190,6 +204,13 @@ def test_contract_violation_fails_at_once_and_writes_nothing(
 
     run = _wait_final(_trigger(day, csv_dir), worker)
     assert run.state.is_failed(), run.state
+    # The failure reaches the alarm path too: the run's own EMF line (flows/alerting.py), in
+    # the output the worker collects from it (a container's log stream in AWS).
+    record = _failure_line(worker, run.id)
+    assert record["FlowRunsFailed"] == 1 and record["flow"] == "daily"
+    assert record["state"] == "Failed" and record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
+        ["Service"]
+    ]
     task_runs = _task_runs(run.id)
     ingest = task_runs["ingest"]
     assert ingest.state_name == "Failed" and ingest.run_count == 1  # no retry on bad data

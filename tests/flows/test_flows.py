@@ -74,9 +74,50 @@ def test_freshness_check_emits_the_metric_and_fails_when_stale(lake_env: Path, c
     # The prepared lake has no predictions at all: as stale as it gets.
     with pytest.raises(PredictionsStale, match="lags"):
         freshness_check()
-    lines = [line for line in capfd.readouterr().out.splitlines() if '"_aws"' in line]
-    record = json.loads(lines[-1])
+    lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if '"_aws"' in x]
+    [record] = [x for x in lines if "PredictionsStaleSessions" in x]
     assert record["Service"] == "pipeline" and record["PredictionsStaleSessions"] > 0
+    # The failed run also reports itself, for the flow-run-failed alarm.
+    [failure] = [x for x in lines if x.get("log") == "flow-run-failed"]
+    assert failure["FlowRunsFailed"] == 1 and failure["flow"] == "freshness-check"
+    assert failure["state"] == "Failed" and "lags" in failure["message"]
+
+
+def test_every_flow_reports_failures_and_crashes() -> None:
+    """Each flow of each deployment module carries the hooks that feed FlowRunsFailed."""
+    import importlib
+
+    from prefect import Flow
+
+    from flows.alerting import report_failure
+
+    flows = [
+        value
+        for module in ("flows.daily", "flows.training", "flows.backfill", "flows.monitoring")
+        for value in vars(importlib.import_module(module)).values()
+        if isinstance(value, Flow)
+    ]
+    assert len(flows) >= 10, [f.name for f in flows]
+    for flow in flows:
+        assert report_failure in flow.on_failure_hooks, f"{flow.name} does not report failures"
+        assert report_failure in flow.on_crashed_hooks, f"{flow.name} does not report crashes"
+
+
+def test_a_crashed_flow_run_reports_itself(capfd) -> None:
+    """A run cut short (here by an interrupt: Prefect's Crashed state) prints the line too."""
+    from prefect import flow
+
+    from flows.alerting import ALERT_HOOKS
+
+    @flow(name="crash-probe", on_failure=ALERT_HOOKS, on_crashed=ALERT_HOOKS)
+    def crash_probe() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        crash_probe()
+    lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if '"_aws"' in x]
+    [failure] = [x for x in lines if x.get("flow") == "crash-probe"]
+    assert failure["state"] == "Crashed" and failure["FlowRunsFailed"] == 1
 
 
 def test_backfill_flow_resumes_and_matches_the_plain_backfill(tmp_path: Path, monkeypatch) -> None:

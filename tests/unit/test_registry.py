@@ -27,7 +27,7 @@ from core.models.registry import (
     VersionNotFound,
 )
 
-HARX = {"qlike": 0.2, "rmse_var": 0.01}
+HARX = {"qlike": 0.2, "rmse_variance": 0.01}
 MODEL = b"\x00catboost-model-bytes\xff"
 
 
@@ -40,7 +40,8 @@ def ticking_clock(start: str = "2026-11-25T22:15:00+00:00") -> Callable[[], dt.d
 
 
 def metadata(passed: bool = True, **extra: Any) -> dict[str, Any]:
-    cand = {"qlike": 0.19, "rmse_var": 0.0095} if passed else {"qlike": 0.199, "rmse_var": 0.0099}
+    good, bad = {"qlike": 0.19, "rmse_variance": 0.0095}, {"qlike": 0.199, "rmse_variance": 0.0099}
+    cand = good if passed else bad
     gate = decide(cand, HARX, min_improvement=0.025)
     assert gate.passed is passed
     return {
@@ -106,7 +107,7 @@ def test_list_summarizes_versions_oldest_first(registry: ModelRegistry) -> None:
     assert [i.version for i in infos] == [v1, v2]
     assert [i.promoted for i in infos] == [True, False]
     assert [i.gate_passed for i in infos] == [True, False]
-    assert infos[0].metrics == {"qlike": 0.19, "rmse_var": 0.0095, "n": 1200.0}
+    assert infos[0].metrics == {"qlike": 0.19, "rmse_variance": 0.0095, "n": 1200.0}
     assert infos[0].created_at == "2026-11-25T22:15:00Z"
 
 
