@@ -25,6 +25,17 @@ import pyarrow as pa
 from core import contracts
 from core.features import FEATURE_COLUMNS
 
+#: Every table the lake stores, as core.contracts names them (other contracts, such as a
+#: source's download, check frames that are never stored).
+LAKE_TABLES: tuple[str, ...] = (
+    contracts.RAW_MARKET,
+    contracts.CURATED_MARKET,
+    contracts.RAW_MACRO,
+    contracts.CURATED_MACRO,
+    contracts.FEATURES,
+    contracts.LABELS,
+    contracts.PREDICTIONS,
+)
 #: The partition key of every lake table (Hive style, in the path).
 PARTITION_KEY = "date"
 PARTITION_TYPE = pa.date32()
@@ -84,9 +95,9 @@ class CatalogTable:
 
 
 def catalog_tables() -> list[CatalogTable]:
-    """Every lake table whose columns are known, in core.contracts order."""
+    """Every lake table whose columns are known, in LAKE_TABLES order."""
     out = []
-    for table in contracts.SCHEMAS:
+    for table in LAKE_TABLES:
         schema = arrow_body_schema(table)
         if schema is None:
             continue

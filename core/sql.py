@@ -20,8 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from core import contracts
-from core.catalog import PARTITION_KEY, PARTITION_TYPE, arrow_body_schema, sql_name
+from core.catalog import LAKE_TABLES, PARTITION_KEY, PARTITION_TYPE, arrow_body_schema, sql_name
 from core.lake import Lake
 
 
@@ -55,7 +54,7 @@ def lake_dataset(lake: Lake, table: str) -> ds.Dataset | None:
 def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with one view per lake table that has partitions."""
     con = duckdb.connect(":memory:")
-    for table in contracts.SCHEMAS:
+    for table in LAKE_TABLES:
         dataset = lake_dataset(lake, table)
         if dataset is not None:
             con.register(sql_name(table), dataset)
