@@ -281,7 +281,9 @@ def fit_reference(
 _REFERENCE_BAND_WINDOW = GateWindow(sessions=756, refit_every=63, min_train=250)
 
 
-def reference_band(data: pd.DataFrame, window: GateWindow = _REFERENCE_BAND_WINDOW) -> Any:
+def reference_band(
+    data: pd.DataFrame, window: GateWindow = _REFERENCE_BAND_WINDOW
+) -> dict[str, Any] | None:
     """HAR-X(VIX)'s band when no gate evaluation exists yet (a first champion): a walk-forward
     of HAR-X alone over the last ``window.sessions`` rows that have ``window.min_train``
     training rows before them (OLS: milliseconds). None when too few rows for a band."""
