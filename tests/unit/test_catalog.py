@@ -19,7 +19,12 @@ from tests.unit.test_sql import fill
 TABLES_JSON = Path(__file__).parents[2] / "terraform/modules/analytics/tables.json"
 
 #: pandera dtype (as str) -> Glue type, written out independently of core.catalog.
-PANDERA_TO_GLUE = {"float64": "double", "str": "string", "datetime64[ns]": "timestamp"}
+PANDERA_TO_GLUE = {
+    "float64": "double",
+    "str": "string",
+    "string[pyarrow]": "string",  # pandas 3: str columns are Arrow-backed strings
+    "datetime64[ns]": "timestamp",
+}
 DRIVERS_GLUE = "array<struct<feature:string,value:double,shap:double>>"
 
 
