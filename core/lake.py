@@ -119,7 +119,10 @@ class Lake:
         lo = to_day(start) if start is not None else None
         hi = to_day(end) if end is not None else None
         if self._local and lo is not None and hi is not None and (hi - lo).days <= _PROBE_DAYS:
-            candidates = trading_days(lo, hi)
+            if table in contracts.CALENDAR_DAY_TABLES:
+                candidates = pd.date_range(lo, hi).astype("datetime64[ns]")
+            else:
+                candidates = trading_days(lo, hi)
             infos = self.fs.get_file_info([self.partition_path(table, d) for d in candidates])
             return [d for d, i in zip(candidates, infos, strict=True) if i.is_file]
         base = f"{self.root}/{table}"

@@ -1,4 +1,4 @@
-"""The evening chain: ingest -> features -> infer, as flows of their own and chained in `daily`.
+"""The evening chain: ingest -> features -> infer -> macro, as flows and chained in `daily`.
 
 A task that fails (after its retries, for transient errors) fails its flow, and nothing after
 it runs: a contract violation in ingest leaves features and predictions untouched.
@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from core.calendar import is_trading_day
+from core.steps import MACRO_SOURCE
 from flows import artifacts, tasks
 from flows.runtime import context, dated_run_name, day_range, trading_day_or_latest
 
@@ -24,8 +25,11 @@ def ingest(
     source: str | None = None,
     csv_dir: str | None = None,
 ) -> dict:
-    """Raw daily bars into raw.market (immutable partitions)."""
+    """Raw daily bars into raw.market (immutable partitions); ``source="fred"``: FRED vintages
+    into raw.macro and curated.macro_release_aligned."""
     lo, hi = day_range(day, start, end)
+    if source == MACRO_SOURCE:
+        return tasks.macro(context(), lo, hi, required=True)
     return tasks.ingest(context(source, csv_dir), lo, hi)
 
 
@@ -68,7 +72,10 @@ def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | 
     ]
     if tasks.serving_version(ctx) is None:
         get_run_logger().warning("no model promoted yet: features written, no forecast")
-        return [*summaries, {"step": "infer", "skipped": "no model promoted yet"}]
-    summaries.append(tasks.infer(ctx, day, day))
-    artifacts.publish_forecast(tasks.forecast(ctx, day))
+        summaries.append({"step": "infer", "skipped": "no model promoted yet"})
+    else:
+        summaries.append(tasks.infer(ctx, day, day))
+        artifacts.publish_forecast(tasks.forecast(ctx, day))
+    # Last: optional macro data (skipped without a FRED key) never holds the forecast back.
+    summaries.append(tasks.macro(ctx, day, day))
     return summaries

@@ -9,18 +9,21 @@ from core.calendar import DateLike, latest_trading_day, shift_trading_days, to_d
 from core.sources import MarketSource
 from core.steps.context import Context
 from core.steps.data import backfill
+from core.steps.macro import macro
 from core.steps.model import infer, latest_forecast, model_registry, serving_version, train
 
 
 def daily(ctx: Context, day: DateLike, source: MarketSource | None = None) -> list[dict]:
     """One evening: the day's ingest -> curated -> features -> labels that became known ->
-    predictions, when a model is promoted."""
+    predictions, when a model is promoted -> macro (last: optional data no model reads yet
+    must not hold the forecast back)."""
     day = to_day(day)
     summaries = backfill(ctx, day, day, source=source, progress=False)
     if serving_version(ctx) is not None:
         summaries.append(infer(ctx, day, day))
     else:
         summaries.append({"step": "infer", "skipped": "no model promoted yet"})
+    summaries.append(macro(ctx, day, day))
     return summaries
 
 
