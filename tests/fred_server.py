@@ -44,7 +44,7 @@ class Fault:
 class FakeFred:
     """FRED with a fixed vintage history; ``today`` says which vintages are published."""
 
-    history: pd.DataFrame  # series_id, date, value (NaN = '.'), realtime_start
+    history: pd.DataFrame  # series_id, date, value (NaN: '.'; a str goes as is), realtime_start
     today: pd.Timestamp
     api_key: str = API_KEY
     max_vintages: int = 2000
@@ -128,7 +128,7 @@ class FakeFred:
                 "realtime_start": s.date().isoformat(),
                 "realtime_end": LATEST if e == pd.Timestamp.max else e.date().isoformat(),
                 "date": d.date().isoformat(),
-                "value": "." if np.isnan(v) else repr(float(v)),
+                "value": _text(v),
             }
             for s, e, d, v in zip(starts, ends, page["date"], page["value"], strict=True)
         ]
@@ -194,6 +194,13 @@ _BAD_KEY = (
 )
 
 
+def _text(value: object) -> str:
+    """FRED sends values as text, '.' for none; a str in the history goes out as it is."""
+    if isinstance(value, str):
+        return value
+    return "." if np.isnan(value) else repr(float(value))
+
+
 def _error(code: int, message: str) -> dict:
     return {"error_code": code, "error_message": message}
 
@@ -225,8 +232,8 @@ def vintage_history(start: str, end: str, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     weekdays = pd.bdate_range(start, end)
     bond_holidays = weekdays[
-        ((weekdays.month == 2) & (weekdays.weekday == 0) & weekdays.day.isin(range(15, 22)))
-        | ((weekdays.month == 10) & (weekdays.weekday == 0) & weekdays.day.isin(range(8, 15)))
+        ((weekdays.month == 2) & (weekdays.day_of_week == 0) & weekdays.day.isin(range(15, 22)))
+        | ((weekdays.month == 10) & (weekdays.day_of_week == 0) & weekdays.day.isin(range(8, 15)))
     ]
     frames = []
     for series_id, level, step in (
