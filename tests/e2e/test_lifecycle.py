@@ -100,7 +100,10 @@ def test_rollback_restores_previous_and_pin_wins(ctx: steps.Context) -> None:
 def test_daily_ends_with_infer_when_a_model_serves(ctx: steps.Context) -> None:
     _force(ctx, steps.train(ctx)["version"])
     summaries = steps.daily(ctx, "2023-01-03")
-    assert [s["step"] for s in summaries] == ["ingest", "curate", "features", "labels", "infer"]
+    assert [s["step"] for s in summaries] == [
+        *("ingest", "curate", "features", "labels", "infer", "macro")
+    ]
+    assert "VOLCAST_FRED_API_KEY is not set" in summaries[-1]["skipped"]
     assert ctx.lake.partitions(contracts.PREDICTIONS)[-1] == pd.Timestamp("2023-01-03")
 
 

@@ -3,14 +3,18 @@ the early exit on holidays, the freshness figure, and a resumable backfill."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from core import contracts, steps
 from core.config import Settings
 from tests.flows.conftest import MarketLake
+from tests.fred_server import API_KEY, FakeFred, Fault, vintage_history
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_client_settings")]
 
@@ -119,3 +123,79 @@ def test_evaluation_charts_are_stored_in_the_lake_and_linked(tmp_path: Path) -> 
     assert f"({(tmp_path / 'lake' / key).as_uri()})" in link.data  # a clickable file:// link
     assert ctx.lake.get_bytes(key) == (out / "forecasts.png").read_bytes()
     assert "qlike: 3.3%" in _artifact("evaluation").data
+
+
+# ---------------------------------------------------------------------------------------------
+# Macro from FRED (a loopback server that answers like FRED).
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def fred(monkeypatch) -> Iterator[FakeFred]:
+    fake = FakeFred(vintage_history("2022-05-02", "2022-07-29"), pd.Timestamp("2022-07-05"))
+    with fake.serve() as url:
+        monkeypatch.setenv("VOLCAST_FRED_API_KEY", API_KEY)
+        monkeypatch.setenv("VOLCAST_FRED_API_URL", url)
+        yield fake
+
+
+def test_daily_ends_with_the_macro_task(
+    lake_env: Path, market_lake: MarketLake, fred: FakeFred, tmp_path: Path
+) -> None:
+    from flows.daily import daily
+
+    day = market_lake.next_days[0]
+    market_lake.publish(tmp_path / "csv", day)
+    summaries = daily(day=day, csv_dir=str(tmp_path / "csv"))
+    assert [s["step"] for s in summaries][-2:] == ["infer", "macro"]
+    assert summaries[-1]["new_vintages"] > 0
+    ctx = steps.Context.from_settings(Settings())
+    assert ctx.lake.read(contracts.CURATED_MACRO, day, day).notna().all(axis=None)
+    assert not ctx.lake.read(contracts.PREDICTIONS, day, day).empty
+
+
+def test_ingest_flow_with_source_fred_backfills_the_macro_tables(
+    fred: FakeFred, tmp_path: Path, monkeypatch
+) -> None:
+    from flows.daily import ingest
+
+    monkeypatch.setenv("VOLCAST_LAKE_URI", str(tmp_path / "lake"))
+    summary = ingest(start=dt.date(2022, 6, 1), end=dt.date(2022, 7, 1), source="fred")
+    assert summary["step"] == "macro" and summary["end"] == "2022-07-01"
+    ctx = steps.Context.from_settings(Settings())
+    assert len(ctx.lake.partitions(contracts.CURATED_MACRO)) == 22
+    assert ctx.lake.partitions(contracts.RAW_MARKET) == []  # macro only: no market bars
+
+
+def test_the_macro_task_retries_a_fred_outage_but_not_a_bad_key(
+    fred: FakeFred, tmp_path: Path, monkeypatch
+) -> None:
+    from prefect import flow
+
+    from flows import tasks
+
+    monkeypatch.setenv("VOLCAST_LAKE_URI", str(tmp_path / "lake"))
+    quick = tasks.macro.with_options(retry_delay_seconds=0)
+    assert quick.retry_condition_fn is tasks.RETRY["retry_condition_fn"]
+
+    @flow(name="macro-retry-test")
+    def one_macro_step() -> tuple[str, list[str]]:
+        ctx = steps.Context.from_settings(Settings())
+        state = quick(ctx, dt.date(2022, 7, 1), dt.date(2022, 7, 1), return_state=True)
+        return state.name, _task_run_states(state.state_details.task_run_id)
+
+    # FRED answers 503 to every attempt of the source's first try: the task must retry.
+    fred.fail_next(*[Fault(503, retry_after="0")] * 5)
+    final, history = one_macro_step()
+    assert final == "Completed"
+    assert history[-3:] == ["AwaitingRetry", "Retrying", "Completed"], history
+    # A rejected key fails the same way every time: no retry.
+    monkeypatch.setenv("VOLCAST_FRED_API_KEY", "zyxwvutsrqponmlkjihgfedcba654321")
+    final, history = one_macro_step()
+    assert final == "Failed" and "Retrying" not in history, history
+
+
+def _task_run_states(task_run_id) -> list[str]:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        history = client.read_task_run_states(task_run_id)
+    return [s.name for s in sorted(history, key=lambda s: s.timestamp)]
