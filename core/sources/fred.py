@@ -276,7 +276,7 @@ class FredSource:
             text = str(body.get("error_message", "")) if isinstance(body, dict) else ""
         except ValueError:
             text = response.text[:200]
-        return self._redact(" ".join(text.split()))
+        return self._redact(" ".join(text.split())).rstrip(" .")
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -19,6 +19,7 @@ from core.config import Settings
 from core.macro import KEY, UnknownSeriesError, align_releases, series_for
 from core.sources import SourceError, SourceUnavailable
 from core.sources.fred import FredSource
+from core.steps.macro import SKIPPED
 from core.transient import is_transient
 from tests.conftest import free_port
 from tests.fred_server import API_KEY, FakeFred, Fault, vintage_history
@@ -165,7 +166,7 @@ def test_without_a_key_the_step_is_skipped_with_one_line(tmp_path, caplog) -> No
     ctx = context(tmp_path, None)
     caplog.set_level(logging.INFO)
     summary = steps.macro(ctx, "2024-04-15", "2024-04-15")
-    assert summary == {"step": "macro", "skipped": steps.macro.__globals__["SKIPPED"]}
+    assert summary == {"step": "macro", "skipped": SKIPPED}
     lines = [r for r in caplog.records if r.name == "core.steps.macro"]
     assert len(lines) == 1 and "VOLCAST_FRED_API_KEY is not set" in lines[0].getMessage()
     assert not (tmp_path / "lake").exists()
