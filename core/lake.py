@@ -8,8 +8,9 @@ Guarantees:
   place (rename is atomic on POSIX), on S3 a single PUT (an object appears complete or not at
   all). A crash mid-write leaves the previous state; readers never see half a partition.
 - re-runs are idempotent: the same rows give the same object, and an unchanged write is a no-op.
-- immutable tables (raw.*) are never overwritten: a different re-download is kept aside under
-  ``_rejected/`` and reported as a conflict.
+- immutable tables (raw.market) are never overwritten: a different re-download is kept aside under
+  ``_rejected/`` and reported as a conflict. (raw.macro is a revision log whose rows are only
+  ever added: core.macro enforces it.)
 - every write and read goes through the table's contract (core.contracts).
 """
 
