@@ -21,11 +21,14 @@ from importlib import metadata
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 
 from api.access_log import AccessLogMiddleware
+from api.auth import open_api_keys, require_api_key
+from api.docs import NO_FEATURES_EXAMPLE, NO_MODEL_EXAMPLE, use_served_examples
 from api.schemas import (
     ErrorMessage,
     HealthResponse,
@@ -35,6 +38,7 @@ from api.schemas import (
 )
 from api.scorer import WARM_TIMEOUT_S, ScorerProcess, ScorerUnavailable
 from core.config import Settings
+from core.labels import HORIZON_SESSIONS
 from core.models.inference import STORED_DRIVERS
 from core.models.registry import code_version
 from core.serving import (
@@ -50,11 +54,18 @@ from core.serving import (
 log = logging.getLogger(__name__)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorMessage, "description": "No features for that date."},
+    401: {"model": ErrorMessage, "description": "No X-API-Key header (where keys are configured)."},
+    403: {"model": ErrorMessage, "description": "Unknown or revoked API key."},
+    404: {
+        "model": ErrorMessage,
+        "description": "No features for that date.",
+        "content": {"application/json": {"example": {"detail": NO_FEATURES_EXAMPLE}}},
+    },
     503: {
         "model": ErrorMessage,
         "description": "No model is promoted (or loadable) yet, or "
         "scoring is unavailable for a moment.",
+        "content": {"application/json": {"example": {"detail": NO_MODEL_EXAMPLE}}},
     },
 }
 
@@ -75,32 +86,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         serving.before_swap.append(warm_scorer)
         app.state.holder, app.state.scorer = serving, scorer
         app.state.code_version = code_version()
+        app.state.api_keys = keys = await anyio.to_thread.run_sync(open_api_keys, serving.settings)
+        if keys is not None:
+            keys.start(serving.settings.api_keys_refresh_seconds)
         await anyio.to_thread.run_sync(serving.refresh)  # first load, before any request
         serving.start(serving.settings.serving_refresh_seconds)
         try:
             yield
         finally:
+            if keys is not None:
+                keys.stop()
             serving.stop()
             serving.before_swap.remove(warm_scorer)
             await scorer.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs with Swagger UI's assets served by this app, no CDN
         title="volcast",
         summary="SPY 5-day realized-volatility forecasts with SHAP drivers.",
         version=metadata.version("volcast"),
         lifespan=lifespan,
     )
+    use_served_examples(app)
     app.add_middleware(AccessLogMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
 
-    @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=_ERRORS,
+        dependencies=[Depends(require_api_key)],
+    )
     async def predict(request: PredictRequest) -> Response:
         """Forecast for a date (a lookup) or for a posted feature vector (SHAP per request)."""
         state: ServingState = app.state.holder.state  # one snapshot for the whole request
         try:
             model = state.require_model()
             if request.features is not None:
-                row = model.row_from_mapping(request.features)
+                row = model.row_from_mapping(request.features, state.features.names)
                 forecast = await _score(model, row, None, request.top_k)
             else:
                 day = state.resolve_day(request.as_of)
@@ -114,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, str(exc)) from None
         except FeatureVectorError as exc:
             raise RequestValidationError(_feature_errors(exc)) from None
-        return _response(forecast, request.top_k)
+        return _response(forecast, request.top_k, state.synthetic_data)
 
     async def _score(model: ServingModel, row: Any, day: Any, k: int) -> Forecast:
         vol, drivers = await app.state.scorer.score(model, row, k)
@@ -135,11 +157,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/version", response_model=VersionResponse)
     async def version() -> VersionResponse:
-        model = app.state.holder.state.model
+        state: ServingState = app.state.holder.state
+        model = state.model
         return VersionResponse(
             api_version=app.version,
             code_version=app.state.code_version,
             model_version=model.version if model else None,
+            model_kind=model.kind if model else None,
+            model_reason=state.model_reason if model else None,
             model_features=list(model.names) if model else [],
         )
 
@@ -154,7 +179,7 @@ def _scorer_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _response(forecast: Forecast, top_k: int) -> Response:
+def _response(forecast: Forecast, top_k: int, synthetic: bool | None) -> Response:
     """The PredictResponse as JSON bytes, serialized once by pydantic. Returned as a Response,
     FastAPI does not validate it a second time: it is built here from typed core objects."""
     body = PredictResponse.model_construct(
@@ -162,6 +187,9 @@ def _response(forecast: Forecast, top_k: int) -> Response:
         rv_5d_hat=forecast.rv_5d_hat,
         top_drivers=forecast.top_drivers[:top_k],
         model_version=forecast.model_version,
+        horizon_sessions=HORIZON_SESSIONS,
+        annualized=True,
+        synthetic_data=bool(synthetic),
         regime=None,
         regime_prob=None,
     )
@@ -204,6 +232,8 @@ def _health(serving: ServingHolder) -> HealthResponse:
         status="ok" if model is not None else "no_model",
         detail=None if model is not None else state.no_model_reason,
         model_version=model.version if model else None,
+        model_kind=model.kind if model else None,
+        model_reason=state.model_reason if model else None,
         model_created_at=model.created_at if model else None,
         model_loaded_at=model.loaded_at if model else None,
         latest_trading_day=fresh.latest_trading_day,

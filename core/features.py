@@ -94,6 +94,68 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
 
 FEATURE_COLUMNS: tuple[str, ...] = tuple(FEATURE_DESCRIPTIONS)
 
+#: What a feature's number means, for people (reports, API docs): each unit's description.
+UNIT_DESCRIPTIONS: dict[str, str] = {
+    "vol": "annualized volatility as a decimal (0.16 = 16%)",
+    "vol_points": "a difference of annualized vols as a decimal (0.02 = 2 vol points)",
+    "log_return": "a log return or log change as a decimal (0.01 = about +1%)",
+    "log_ratio": "the log of a ratio of two vols (0 = equal, +0.1 = about 10% higher)",
+    "ratio": "a ratio (1 = equal)",
+    "share": "a share between 0 and 1",
+    "correlation": "a correlation between -1 and 1",
+}
+_UNIT_OF_GROUP: dict[str, tuple[str, ...]] = {
+    "vol": (
+        *(f"rv_{k}_{n}d" for k in ("cc", "pk", "gk", "rs") for n in (1, 5, 22, 63)),
+        "rv_yz_5d",
+        "rv_yz_22d",
+        "rv_on_22d",
+        "rv_ewma_094",
+        *(f"semivol_{s}_{n}d" for s in ("down", "up") for n in (5, 22)),
+        "vix",
+        "vix3m",
+        "tlt_rv_22d",
+        "hyg_rv_22d",
+    ),
+    "vol_points": ("vrp_22d",),
+    "log_return": (
+        "vix_chg_1d",
+        "vix_chg_5d",
+        *(f"{a}_ret_{n}d" for a in ("tlt", "hyg", "spy") for n in (1, 5, 22, 63)),
+        "spy_dd_63d",
+        "spy_gap_1d",
+    ),
+    "log_ratio": ("rv_ratio_5_22", "rv_ratio_22_63"),
+    "ratio": ("vix_term",),
+    "share": ("vix_pct_252d",),
+    "correlation": ("corr_spy_tlt_63d",),
+}
+#: Feature name -> its unit (a key of UNIT_DESCRIPTIONS), for every feature column.
+FEATURE_UNITS: dict[str, str] = {
+    name: unit
+    for unit, names in _UNIT_OF_GROUP.items()
+    for name in names
+    if name in FEATURE_DESCRIPTIONS
+}
+
+
+def format_feature(name: str, value: float) -> str:
+    """A feature's value in its natural unit, for people: ``vix`` 0.2131 -> "21.31%",
+    ``spy_ret_5d`` -0.012 -> "-1.20% (log)", ``vrp_22d`` 0.031 -> "+3.10 vol pts".
+    A name without a unit (not a feature column) is shown as a plain number."""
+    unit = FEATURE_UNITS.get(name)
+    if unit == "vol":
+        return f"{100 * value:.2f}%"
+    if unit == "vol_points":
+        return f"{100 * value:+.2f} vol pts"
+    if unit == "log_return":
+        return f"{100 * value:+.2f}% (log)"
+    if unit == "share":
+        return f"{100 * value:.0f}%"
+    if unit in ("log_ratio", "correlation"):
+        return f"{value:+.3f}"
+    return f"{value:.4g}"
+
 
 def _windows(x: np.ndarray, n: int) -> np.ndarray:
     """A C-contiguous (len(x), n) array whose row t is x[t-n+1 .. t], NaN before the start.

@@ -1,4 +1,9 @@
-"""PNG charts for the training report (matplotlib, headless Agg backend)."""
+"""PNG charts for the training report (matplotlib, headless Agg backend).
+
+Charts of synthetic data say so: SYNTHETIC DATA across the plot and in the title, and in the
+PNG's Description text chunk (``SYNTHETIC_NOTE``), so a chart shown alone is never mistaken
+for a market-data result.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,32 @@ matplotlib.use("Agg")  # headless: training runs in containers without a display
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+
+SYNTHETIC_NOTE = "SYNTHETIC DATA: simulated prices, not market data"
+
+
+def _save(fig: Figure, out: Path, title: str, synthetic: bool) -> None:
+    """Title (marked SYNTHETIC when it is), a watermark across the axes, PNG text chunks."""
+    ax = fig.axes[0]
+    ax.set_title(f"SYNTHETIC DATA - {title}" if synthetic else title)
+    if synthetic:
+        ax.text(
+            0.5,
+            0.5,
+            "SYNTHETIC DATA",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            rotation=20,
+            fontsize=32,
+            color="tab:red",
+            alpha=0.25,
+        )
+    fig.tight_layout()
+    metadata = {"Title": title, "Description": SYNTHETIC_NOTE if synthetic else "market data"}
+    fig.savefig(out, format="png", metadata=metadata)
+    plt.close(fig)
 
 
 def plot_forecasts(
@@ -20,6 +51,7 @@ def plot_forecasts(
     *,
     models: Sequence[str] = ("catboost", "harx_vix"),
     label: str = "rv_5d",
+    synthetic: bool = False,
 ) -> Path:
     """Realized rv_5d and each model's out-of-sample forecast over time (vol, in %)."""
     out = Path(path)
@@ -32,12 +64,9 @@ def plot_forecasts(
             ax.plot(dates, 100 * predictions[name], lw=1.0, label=name)
     ax.set_ylabel("annualized vol, %")
     ax.set_yscale("log")
-    ax.set_title("Next-5-day SPY volatility: walk-forward forecasts vs realized")
     ax.legend(loc="upper left", frameon=False)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, format="png")
-    plt.close(fig)
+    _save(fig, out, "Next-5-day SPY volatility: walk-forward forecasts vs realized", synthetic)
     return out
 
 
@@ -47,6 +76,7 @@ def plot_importance(
     path: str | Path,
     *,
     top: int = 20,
+    synthetic: bool = False,
 ) -> Path:
     """Horizontal bars of mean |SHAP| (log-variance units), largest at the top."""
     values = np.asarray(mean_abs_shap, dtype=np.float64)
@@ -58,8 +88,33 @@ def plot_importance(
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(order) + 1.2), dpi=100)
     ax.barh([names[i] for i in order], values[order], color="tab:blue")
     ax.set_xlabel("mean |SHAP| on log variance")
-    ax.set_title("Feature importance")
-    fig.tight_layout()
-    fig.savefig(out, format="png")
-    plt.close(fig)
+    _save(fig, out, "Feature importance", synthetic)
+    return out
+
+
+def plot_cumulative_loss_difference(
+    cumulative: pd.DataFrame,
+    path: str | Path,
+    *,
+    reference: str = "harx_vix",
+    synthetic: bool = False,
+) -> Path:
+    """Two panels (QLIKE, squared variance error): each model's running sum of its loss minus
+    ``reference``'s, from ``walkforward.cumulative_loss_difference``. Falling = gaining."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dates = pd.to_datetime(cumulative["date"])
+    fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), dpi=100, sharex=True)
+    for ax, (loss, title) in zip(
+        axes, (("qlike", "QLIKE"), ("se_var", "squared error of variance")), strict=True
+    ):
+        for column in cumulative.columns:
+            if column.endswith(f":{loss}"):
+                ax.plot(dates, cumulative[column], lw=1.0, label=column.split(":")[0])
+        ax.axhline(0.0, color="0.3", lw=0.6)
+        ax.set_ylabel(f"cumulative {title}\nminus {reference}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower left", frameon=False, ncol=3)
+    title = f"Where gains and losses vs {reference} happen (below 0 = better)"
+    _save(fig, out, title, synthetic)
     return out

@@ -396,23 +396,13 @@ def test_wildcard_check_sees_wildcards() -> None:
 
 
 def test_api_task_role_reads_only_what_it_serves() -> None:
-    policy = _resources(MODULES / "iam" / "main.tf", "aws_iam_policy_document", "data")["api_task"]
-    actions = sorted({unquote(a) for st in policy["statement"] for a in st["actions"]})
-    assert actions == ["kms:Decrypt", "s3:GetObject", "s3:ListBucket"]
+    """The served prefixes (the grants themselves: tests/infra/test_terraform_apply.py)."""
     served = parse(MODULES / "iam" / "main.tf")["locals"][0]["api_read_prefixes"]
     assert [unquote(p) for p in served] == [
         "artifacts/model",
         "features_daily",
         "predictions_daily",
     ]
-
-
-def test_deploy_role_trusts_only_main_and_environments() -> None:
-    text = (MODULES / "iam" / "github.tf").read_text()
-    assert '"repo:${var.github_repository}:ref:refs/heads/main"' in text
-    assert '"repo:${var.github_repository}:environment:${e}"' in text
-    assert 'variable = "${local.github_oidc_host}:sub"' in text
-    assert "StringLike" not in text, "the subject must match exactly, not by pattern"
 
 
 def test_every_string_value_is_free_of_account_ids_and_regions() -> None:
@@ -472,5 +462,23 @@ def test_the_fred_key_reaches_flow_containers_beside_the_prefect_key() -> None:
     disabled = _task_definition_for([])  # enable_fred = false: an empty list
     names = [s["name"] for s in disabled["containerDefinitions"][0]["secrets"]]
     assert names == ["PREFECT_API_KEY"]
-    iam = (MODULES / "iam" / "main.tf").read_text()
-    assert iam.count("resources = local.flow_secret_arns") == 2  # boundary and execution role
+
+
+def test_only_the_flows_execution_role_reads_the_fred_key_and_only_when_enabled() -> None:
+    """The IAM documents as evaluated for prod with the macro step on and off."""
+    from tests.infra.iam_policies import allows, statements
+    from tests.infra.terraform_eval import ACCOUNT_ID
+    from tests.infra.test_aws_strings import scenario
+
+    read = "secretsmanager:GetSecretValue"
+    secret = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT_ID}:secret:volcast/prod/"
+    fred, prefect = secret + "fred-api-key-AbCdEf", secret + "prefect-api-key-AbCdEf"
+    on, off = scenario("prod-fred")[0].module("iam"), scenario("prod-default")[0].module("iam")
+    for document in ("boundary", "flows_execution"):
+        assert allows(statements(on, document), read, fred), document
+        assert not allows(statements(off, document), read, fred), document
+        for iam in (on, off):  # the flows' Prefect key stays readable either way
+            assert allows(statements(iam, document), read, prefect), document
+    for document in ("api_task", "api_execution", "flow_task"):  # code never reads it itself
+        assert not allows(statements(on, document), read, fred), document
+    assert not allows(statements(on, "flows_execution"), read, secret + "fred-api-key2-AbCdEf")
