@@ -22,9 +22,11 @@ from typing import Any
 
 import anyio
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.access_log import AccessLogMiddleware
 from api.auth import open_api_keys, require_api_key
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     use_served_examples(app)
     app.add_middleware(AccessLogMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
     @app.post(
         "/predict",
@@ -199,13 +202,53 @@ def _response(forecast: Forecast, top_k: int, synthetic: bool | None) -> Respons
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     """422 with loc, msg and type per error. The offending input is not echoed: it may not be
     valid JSON itself (a NaN read from the body), and rendering it would turn a 422 into a 500.
+    Names in ``loc`` are the client's own keys: a lone surrogate (``"\\ud800x"`` in the body)
+    cannot be encoded as UTF-8, so such names are written with backslash escapes.
     """
     assert isinstance(exc, RequestValidationError)
+    names = _client_names(exc.body)
     errors = [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        {
+            "loc": [names.get(part, _escaped(part)) for part in e.get("loc", ())],
+            "msg": _escaped(str(e.get("msg", ""))),
+            "type": str(e.get("type")),
+        }
         for e in exc.errors()
     ]
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+def _escaped(part: object) -> object:
+    """A loc part or message as UTF-8-encodable text (ints, list positions, stay as they are)."""
+    if isinstance(part, str):
+        return part.encode("utf-8", "backslashreplace").decode("utf-8")
+    return part if isinstance(part, int) else str(part)
+
+
+def _client_names(body: object) -> dict[str, object]:
+    """pydantic reports a key holding a lone surrogate with U+FFFD in its place: map each such
+    rendering of the body's keys (and its feature names) back to the escaped original."""
+    dicts = [body] if isinstance(body, dict) else []
+    if dicts and isinstance(body.get("features"), dict):
+        dicts.append(body["features"])
+    keys = [key for d in dicts for key in d if isinstance(key, str)]
+    lossy = {key: key.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for key in keys}
+    return {shown: _escaped(key) for key, shown in lossy.items() if shown != key}
+
+
+#: What FastAPI answers when it cannot parse a JSON body at all (not UTF-8, a number beyond
+#: Python's 4,300-digit limit, nesting beyond the recursion limit): 400 with this detail.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A body FastAPI could not parse is malformed input like any other: 422, not 400."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        reason = type(exc.__cause__).__name__ if exc.__cause__ else "unparsable"
+        error = {"loc": ["body"], "msg": f"the body is not JSON text ({reason})"}
+        return JSONResponse({"detail": [{**error, "type": "json_invalid"}]}, status_code=422)
+    return await http_exception_handler(request, exc)
 
 
 def _feature_errors(exc: FeatureVectorError) -> list[dict[str, Any]]:

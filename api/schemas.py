@@ -7,6 +7,7 @@ import re
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from core.labels import HORIZON_SESSIONS
@@ -16,7 +17,16 @@ from core.models.servable import ModelKind
 #: A posted vector has one value per model feature; this bounds the body, far above any model.
 MAX_POSTED_FEATURES = 500
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+def _json_number(value: object) -> object:
+    """Only a JSON number is a feature value: pydantic's lax mode would score ``true`` as 1.0
+    and ``"0.25"`` as 0.25, a client bug turned into a forecast."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("number_type", "must be a number")
+    return value
+
+
+FiniteFloat = Annotated[float, BeforeValidator(_json_number), Field(allow_inf_nan=False)]
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

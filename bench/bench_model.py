@@ -24,7 +24,7 @@ from core.config import SYMBOLS, Settings
 from core.explain import top_drivers
 from core.features import build_features
 from core.labels import build_labels
-from core.market import curate
+from core.market import curate, raw_bars
 from core.models.candidate import CandidateModel
 from core.models.servable import new_reference
 from core.models.walkforward import LABEL
@@ -135,8 +135,8 @@ def walk_forward_evaluation(work: Path, refit_every: int = EVAL_REFIT_EVERY) -> 
 
 def real_table() -> pd.DataFrame:
     """Features joined with labels from the real CSVs, built in memory (no lake)."""
-    raw = CsvFolderSource(market_dir()).fetch(SYMBOLS, REAL_START, REAL_END)
-    raw = contracts.validate(contracts.RAW_MARKET, raw)
+    download = CsvFolderSource(market_dir()).fetch(SYMBOLS, REAL_START, REAL_END)
+    raw = contracts.validate(contracts.RAW_MARKET, raw_bars(download))
     curated = curate(raw, raw["date"].min())
     return build_features(curated).merge(build_labels(curated), on="date", validate="one_to_one")
 

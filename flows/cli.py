@@ -18,6 +18,7 @@ import typer
 from core import steps
 from core.calendar import latest_trading_day
 from core.config import SourceName, settings_with
+from core.plausibility import accept_bar, accepted_bars
 from core.steps.reports import driver_line, forecast_horizon, train_verdict
 
 app = typer.Typer(
@@ -233,6 +234,27 @@ def models_rollback() -> None:
     """Point production back at the previous version."""
     registry = steps.model_registry(_context())
     _emit({"production": registry.rollback()})
+
+
+data_app = typer.Typer(help="Recorded decisions about market data: accept a flagged bar.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("accept")
+def data_accept(
+    symbol: str,
+    date: Annotated[dt.datetime, typer.Argument(formats=["%Y-%m-%d"])],
+    reason: Annotated[str, typer.Option("--reason", help="What you checked the bar against")],
+) -> None:
+    """Accept a bar the plausibility checks flagged, after checking it: recorded in the lake."""
+    record = accept_bar(steps.Context.from_settings(settings_with()).lake, symbol, date, reason)
+    _emit(asdict(record))
+
+
+@data_app.command("accepted")
+def data_accepted() -> None:
+    """The recorded acceptances of flagged bars, oldest first."""
+    _emit([asdict(r) for r in accepted_bars(steps.Context.from_settings(settings_with()).lake)])
 
 
 api_keys_app = typer.Typer(

@@ -50,7 +50,7 @@ from core.steps.context import (
     session_range,
     step_summary,
 )
-from core.steps.data import check_complete
+from core.steps.data import bars_from_download, check_complete
 
 log = logging.getLogger(__name__)
 
@@ -397,8 +397,10 @@ def evaluate(
         raise IngestError(f"source {source.name} returned no data")
     common_end = raw.groupby("symbol")["date"].max().min()  # last day every series has
     raw = raw.loc[raw["date"] <= common_end]
-    check_complete(raw, trading_days(raw["date"].min(), common_end), SYMBOLS)
-    curated = curate(contracts.validate(contracts.RAW_MARKET, raw), raw["date"].min())
+    days = trading_days(raw["date"].min(), common_end)
+    check_complete(raw, days, SYMBOLS)
+    bars, _ = bars_from_download(Context.from_settings(settings).lake, raw, days)
+    curated = curate(bars, days[0])
     curated = contracts.validate(contracts.CURATED_MARKET, curated)
     data = build_features(curated).merge(build_labels(curated), on="date", validate="one_to_one")
     report = run_evaluation(
