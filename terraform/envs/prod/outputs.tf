@@ -112,3 +112,8 @@ output "prefect_api_key_secret_arn" {
   description = "Secrets Manager ARN of the Prefect API key."
   value       = module.prefect.prefect_api_key_secret_arn
 }
+
+output "fred_api_key_secret_arn" {
+  description = "ARN of the Secrets Manager secret with the FRED API key (null unless enable_fred)."
+  value       = module.prefect.fred_api_key_secret_arn
+}
