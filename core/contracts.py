@@ -35,7 +35,10 @@ PREDICTIONS = "predictions_daily"
 MARKET_DOWNLOAD = "market download"
 
 #: Tables whose partitions never change once written (a changed re-download is a conflict).
-IMMUTABLE_TABLES = frozenset({RAW_MARKET, RAW_MACRO})
+#: raw.macro is a revision log instead: rows are only ever added (core.macro.merge_vintages).
+IMMUTABLE_TABLES = frozenset({RAW_MARKET})
+#: Tables dated by calendar day, not by XNYS session (ICSA is dated on Saturdays).
+CALENDAR_DAY_TABLES = frozenset({RAW_MACRO})
 
 
 class ContractError(ValueError):
@@ -79,6 +82,14 @@ def _finite(**bounds: float) -> list[pa.Check]:
     if "le" in bounds:
         checks.append(pa.Check.le(bounds["le"]))
     return checks
+
+
+def _finite_or_null() -> pa.Check:
+    return pa.Check(
+        lambda s: pd.Series(~np.isinf(s.to_numpy(dtype=float)), s.index),
+        name="finite_or_null",
+        error="finite_or_null: +-inf is not a value",
+    )
 
 
 def _price() -> pa.Column:
@@ -197,21 +208,26 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         },
     ),
     CURATED_MARKET: _market_schema(CURATED_MARKET, {"ret": _return()}),
+    # FRED's '.' (no value) is null; a revision is a new row with a later realtime_start.
     RAW_MACRO: pa.DataFrameSchema(
         {
-            "series_id": pa.Column(str, nullable=False),
-            "date": pa.Column("datetime64[ns]", coerce=True),
-            "value": pa.Column(float, coerce=True, nullable=True),
-            "realtime_start": pa.Column("datetime64[ns]", coerce=True),
+            "series_id": pa.Column(
+                str, pa.Check.str_matches(r"^[A-Z0-9][A-Z0-9_]*$"), nullable=False
+            ),
+            "date": pa.Column("datetime64[ns]", coerce=True, nullable=False),
+            "value": pa.Column(float, _finite_or_null(), coerce=True, nullable=True),
+            "realtime_start": pa.Column("datetime64[ns]", coerce=True, nullable=False),
         },
-        unique=["series_id", "date"],
+        unique=["series_id", "date", "realtime_start"],
         strict=True,
         name=RAW_MACRO,
     ),
     CURATED_MACRO: pa.DataFrameSchema(
         {
             "date": _date_column(),
-            r"^(?!date$).+": pa.Column(float, coerce=True, nullable=True, regex=True),
+            r"^(?!date$).+": pa.Column(
+                float, _finite_or_null(), coerce=True, nullable=True, regex=True
+            ),
         },
         unique=["date"],
         name=CURATED_MACRO,
@@ -368,7 +384,7 @@ def _describe(cases: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     out = out.drop_duplicates(subset=["column", "check", "row"]).reset_index(drop=True)
     rows = pd.Index(out["row"])
     present = rows.isin(df.index)
-    for key in ("symbol", "date"):
+    for key in ("symbol", "series_id", "date"):
         if key in df.columns:
             out[key] = None
             out.loc[present, key] = df.loc[rows[present], key].astype(str).to_numpy()

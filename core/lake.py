@@ -8,8 +8,9 @@ Guarantees:
   place (rename is atomic on POSIX), on S3 a single PUT (an object appears complete or not at
   all). A crash mid-write leaves the previous state; readers never see half a partition.
 - re-runs are idempotent: the same rows give the same object, and an unchanged write is a no-op.
-- immutable tables (raw.*) are never overwritten: a different re-download is kept aside under
-  ``_rejected/`` and reported as a conflict.
+- immutable tables (raw.market) are never overwritten: a different re-download is kept aside under
+  ``_rejected/`` and reported as a conflict. (raw.macro is a revision log whose rows are only
+  ever added: core.macro enforces it.)
 - every write and read goes through the table's contract (core.contracts).
 """
 
@@ -119,7 +120,10 @@ class Lake:
         lo = to_day(start) if start is not None else None
         hi = to_day(end) if end is not None else None
         if self._local and lo is not None and hi is not None and (hi - lo).days <= _PROBE_DAYS:
-            candidates = trading_days(lo, hi)
+            if table in contracts.CALENDAR_DAY_TABLES:
+                candidates = pd.date_range(lo, hi).astype("datetime64[ns]")
+            else:
+                candidates = trading_days(lo, hi)
             infos = self.fs.get_file_info([self.partition_path(table, d) for d in candidates])
             return [d for d, i in zip(candidates, infos, strict=True) if i.is_file]
         base = f"{self.root}/{table}"

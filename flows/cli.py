@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -30,6 +30,10 @@ app = typer.Typer(
 
 SourceOpt = Annotated[
     SourceName | None, typer.Option("--source", help="synthetic | csv | yahoo (VOLCAST_SOURCE)")
+]
+IngestSourceOpt = Annotated[
+    Literal["synthetic", "csv", "yahoo", "fred"] | None,
+    typer.Option("--source", help="synthetic | csv | yahoo (VOLCAST_SOURCE), or fred: macro"),
 ]
 CsvDirOpt = Annotated[
     Path | None, typer.Option("--csv-dir", help="Folder of per-symbol CSVs (VOLCAST_CSV_DIR)")
@@ -78,11 +82,15 @@ def ingest(
     date: DateOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
-    source: SourceOpt = None,
+    source: IngestSourceOpt = None,
     csv_dir: CsvDirOpt = None,
 ) -> None:
-    """Download raw daily bars into raw.market (immutable partitions)."""
+    """Download raw daily bars into raw.market (immutable partitions); with --source fred,
+    FRED vintages into raw.macro and curated.macro_release_aligned (needs VOLCAST_FRED_API_KEY)."""
     lo, hi = _range(date, start, end)
+    if source == steps.MACRO_SOURCE:
+        _emit(steps.macro(steps.Context.from_settings(settings_with()), lo, hi, required=True))
+        return
     _emit(steps.ingest(_context(source, csv_dir), lo, hi))
 
 

@@ -40,6 +40,11 @@ def labels(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
     return steps.labels(ctx, start, end)
 
 
+@task(name="macro", **RETRY)
+def macro(ctx: steps.Context, start: dt.date, end: dt.date, required: bool = False) -> dict:
+    return steps.macro(ctx, start, end, required=required)
+
+
 @task(name="serving-version", **RETRY)
 def serving_version(ctx: steps.Context) -> str | None:
     return steps.serving_version(ctx)

@@ -199,15 +199,16 @@ def test_infer_is_idempotent_and_contract_checked(ctx: steps.Context) -> None:
 def test_daily_promotes_a_first_champion_and_forecasts(ctx: steps.Context) -> None:
     summaries = steps.daily(ctx, "2023-01-03")
     assert [s["step"] for s in summaries] == [
-        "ingest", "curate", "features", "labels", "champion", "infer"
+        "ingest", "curate", "features", "labels", "champion", "infer", "macro"
     ]  # fmt: skip
     champion = summaries[4]
     assert champion["promoted"] and champion["kind"] == "harx_vix"
     stored = ctx.lake.read(contracts.PREDICTIONS, "2023-01-03", "2023-01-03")
     assert stored["model_version"].tolist() == [champion["version"]]
+    assert "VOLCAST_FRED_API_KEY is not set" in summaries[-1]["skipped"]  # macro: last, optional
     # the next evening: a model serves, no champion step
     following = steps.daily(ctx, "2023-01-04")
-    assert [s["step"] for s in following][-1] == "infer" and len(following) == 5
+    assert [s["step"] for s in following][-2:] == ["infer", "macro"] and len(following) == 6
 
 
 def test_main_job_serves_the_baseline_and_says_why(ctx: steps.Context) -> None:

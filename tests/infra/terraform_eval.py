@@ -665,6 +665,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "join": lambda sep, items: sep.join(_to_string(i) for i in items),
     "coalesce": _coalesce,
     "concat": lambda *lists: [item for items in lists for item in items],
+    "compact": lambda items: [i for i in items if i not in (None, "")],
     "toset": lambda items: sorted(set(items), key=str),
     "tostring": _to_string,
     "tolist": list,

@@ -417,6 +417,8 @@ SCENARIOS = {
     "prod-longest": (TERRAFORM / "envs" / "prod", LONGEST),
     "dev-default": (TERRAFORM / "envs" / "dev", BASE),
     "dev-longest": (TERRAFORM / "envs" / "dev", LONGEST),
+    # the optional macro step on: its FRED key secret and the grants to read it
+    "prod-fred": (TERRAFORM / "envs" / "prod", {**BASE, "enable_fred": True}),
     "bootstrap-default": (TERRAFORM / "bootstrap", {}),
     "bootstrap-longest": (TERRAFORM / "bootstrap", {"project": "p" + "x" * 15}),
 }

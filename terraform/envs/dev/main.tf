@@ -13,6 +13,7 @@ locals {
   lake_bucket_name = "${local.name}-lake-${local.account_id}"
   work_pool_name   = "${var.project}-ecs"
   prefect_secret   = "${local.secrets_prefix}prefect-api-key"
+  fred_secret      = "${local.secrets_prefix}fred-api-key"
   api_log_group    = "${local.log_group_prefix}api"
   flows_log_group  = "${local.log_group_prefix}flows"
   access_log_group = "${local.log_group_prefix}apigw-access"
@@ -119,6 +120,7 @@ module "iam" {
   flows_log_group_name           = local.flows_log_group
   secrets_prefix                 = local.secrets_prefix
   prefect_api_key_secret_name    = local.prefect_secret
+  fred_api_key_secret_name       = var.enable_fred ? local.fred_secret : null
   ecs_cluster_name               = local.name
   prefect_work_pool_name         = local.work_pool_name
   github_repository              = var.github_repository
@@ -221,6 +223,10 @@ module "prefect" {
   prefect_api_key_secret_name = local.prefect_secret
   flow_api_key                = var.prefect_flow_api_key
   flow_api_key_version        = var.prefect_flow_api_key_version
+  enable_fred                 = var.enable_fred
+  fred_api_key_secret_name    = local.fred_secret
+  fred_api_key                = var.fred_api_key
+  fred_api_key_version        = var.fred_api_key_version
   push_access_key_id          = module.iam.prefect_push_access_key_id
   push_secret_access_key      = module.iam.prefect_push_secret_access_key
   notification_emails         = var.alarm_emails

@@ -127,3 +127,8 @@ output "analyst_role_arn" {
   description = "Read-only role for Athena queries on the lake."
   value       = module.analytics.analyst_role_arn
 }
+
+output "fred_api_key_secret_arn" {
+  description = "ARN of the Secrets Manager secret with the FRED API key (null unless enable_fred)."
+  value       = module.prefect.fred_api_key_secret_arn
+}
