@@ -211,12 +211,16 @@ class Lake:
             columns = ["date", *[c for c in columns if c != "date"]]
         if not paths:
             return self._empty(table, columns)
+        # The contract's full schema, where it names every column: a partition written before
+        # a nullable column was added reads it as nulls, whichever partition comes first.
+        schema = contracts.table_arrow_schema(table)
         dataset = ds.dataset(
             paths,
             format="parquet",
             filesystem=self.fs,
             partitioning=_HIVE_DATE,
             partition_base_dir=f"{self.root}/{table}",
+            schema=None if schema is None else schema.append(_HIVE_DATE.schema.field("date")),
         )
         arrow = dataset.to_table(columns=columns)
         frame = self._to_pandas(arrow)

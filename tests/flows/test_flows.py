@@ -165,6 +165,20 @@ def test_a_forecast_of_synthetic_data_says_so_and_both_days() -> None:
         serving_now=True,
         data_source="synthetic",
         synthetic=True,
+        rv_5d_lo=0.0915,
+        rv_5d_hi=0.1711,
+        drift={
+            "start": "2022-06-02",
+            "end": "2022-06-30",
+            "sessions": 20,
+            "max_psi": 2.4,
+            "max_psi_feature": "rv_cc_22d",
+            "max_excess_psi": 0.41,
+            "max_excess_feature": "vix",
+            "threshold": 0.25,
+            "drifting": True,
+            "top": [{"feature": "vix", "psi": 1.9, "null_psi": 1.49, "excess": 0.41}],
+        },
     )
 
     @flow(name="publish-forecast-test")
@@ -181,6 +195,9 @@ def test_a_forecast_of_synthetic_data_says_so_and_both_days() -> None:
     assert "previous forecast: none stored" in shown
     row = "| vix | VIX close / 100 (30-day implied vol) | 21.31% | pushes the forecast up by 6.2% |"
     assert row in shown
+    assert "- 80% band: **9.15% to 17.11%**" in shown
+    assert "**DRIFTING** (max excess PSI 0.410 on vix, alarm above 0.25" in shown
+    assert "| vix | 1.900 | 1.490 | 0.410 |" in shown
 
 
 def test_freshness_check_emits_the_metric_and_fails_when_stale(lake_env: Path, capfd) -> None:

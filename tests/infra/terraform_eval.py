@@ -683,6 +683,11 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "contains": lambda items, item: item in items,
     "cidrsubnet": lambda *_: "10.40.0.0/24",
     "jsonencode": lambda value: json.dumps(value, separators=(",", ":")),
+    "jsondecode": json.loads,
+    "file": lambda path: Path(path).read_text(),
+    "sort": lambda items: sorted(items, key=str),
+    # Terraform's replace() with a plain substring (a /regex/ is not used in terraform/).
+    "replace": lambda text, old, new: _to_string(text).replace(old, new),
 }
 
 _BINOPS: dict[str, Callable[[Any, Any], Any]] = {

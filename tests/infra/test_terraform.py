@@ -31,7 +31,7 @@ SERVICES = ["ingest", "features", "train", "infer", "api"]
 FAMILIES = {"ingest", "features", "train", "infer", "daily", "backfill", "freshness"}
 WORK_POOL = "volcast-ecs"
 MODULE_NAMES = {"kms", "s3", "ecr", "iam", "network", "ecs", "alb", "apigw", "dynamodb", "prefect"}
-MODULE_NAMES |= {"monitoring"}
+MODULE_NAMES |= {"monitoring", "analytics"}
 META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depends_on"}
 PARSER_KEYS = {"__is_block__", "__comments__"}  # added by python-hcl2, not arguments
 

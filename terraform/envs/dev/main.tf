@@ -19,6 +19,8 @@ locals {
   access_log_group = "${local.log_group_prefix}apigw-access"
   flow_log_group   = "${local.log_group_prefix}vpc-flow-logs"
   api_keys_secret  = "${local.secrets_prefix}api-keys"
+  # Athena results in the lake bucket, under a prefix no flow reads or writes.
+  athena_results_prefix = "athena-results/"
 
   # Every resource carries these (the provider's default_tags); the deploy role may create VPC
   # pieces and HTTP APIs only with them and change only those that have them (modules/iam).
@@ -58,6 +60,19 @@ module "lake" {
     { prefix = "labels_daily/", infrequent_access_after_days = 90 },
   ]
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  # Athena query results (modules/analytics) are scratch: deleted after 30 days.
+  expirations = [{ prefix = local.athena_results_prefix, days = 30 }]
+}
+
+# SQL on the lake: Glue tables with partition projection, an Athena workgroup, an analyst role.
+module "analytics" {
+  source = "../../modules/analytics"
+
+  name                     = local.name
+  lake_bucket_name         = module.lake.bucket_name
+  results_prefix           = local.athena_results_prefix
+  kms_key_arn              = module.kms.key_arn
+  permissions_boundary_arn = module.iam.permissions_boundary_arn
 }
 
 module "predictions_table" {

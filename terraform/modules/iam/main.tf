@@ -16,6 +16,8 @@ locals {
   arn_prefix = "arn:${local.partition}"
 
   lake_objects = "${var.lake_bucket_arn}/*"
+  # The Glue database of modules/analytics (its name rule: dashes as underscores).
+  glue_database = replace(var.name, "-", "_")
 
   # Lake tables each writer owns (brief: "Writers"). A writer may also keep a conflicting copy
   # of its own tables under _rejected/<table>/ (core.lake keeps it there instead of overwriting).
@@ -81,6 +83,25 @@ data "aws_iam_policy_document" "boundary" {
     resources = [
       var.lake_bucket_arn,
       local.lake_objects,
+    ]
+  }
+
+  statement {
+    sid = "LakeCatalogAndQueries"
+    # The analyst role (modules/analytics): read the Glue catalog, run Athena queries; only in
+    # this environment's database and workgroup.
+    actions = [
+      "glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables",
+      "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition",
+      "athena:StartQueryExecution", "athena:StopQueryExecution", "athena:GetQueryExecution",
+      "athena:GetQueryResults", "athena:GetQueryResultsStream", "athena:BatchGetQueryExecution",
+      "athena:ListQueryExecutions", "athena:GetWorkGroup",
+    ]
+    resources = [
+      "${local.arn_prefix}:glue:${local.region}:${local.account_id}:catalog",
+      "${local.arn_prefix}:glue:${local.region}:${local.account_id}:database/${local.glue_database}",
+      "${local.arn_prefix}:glue:${local.region}:${local.account_id}:table/${local.glue_database}/*",
+      "${local.arn_prefix}:athena:${local.region}:${local.account_id}:workgroup/${var.name}-analytics",
     ]
   }
 
