@@ -83,7 +83,7 @@ def test_train_runs_say_refused_or_unchanged_with_the_reason(lake_env: Path, mon
     assert gate.startswith("# Training as of 2022-06-15: REFUSED")  # the run's day: one day
     assert f"- verdict: {run.state.message}" in gate
     assert "worse than HAR-X" in gate or "better than HAR-X" in gate
-    assert "production: `" in gate and " -> `" in gate  # the baseline refit was promoted
+    assert "production: unchanged" in gate  # the champion is as of 2022-06-30: no refit
     assert "SYNTHETIC" not in gate  # a CSV lake: its marker says market data
 
     # The same data and code again: nothing registered, and the run says so.
