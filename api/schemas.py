@@ -10,7 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-from core.labels import HORIZON_SESSIONS
+from core.definitions import HORIZON_SESSIONS
 from core.models.inference import STORED_DRIVERS
 from core.models.servable import ModelKind
 

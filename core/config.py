@@ -11,9 +11,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SourceName = Literal["synthetic", "csv", "yahoo"]
 
-#: The five series volcast ingests, by their canonical names (no vendor prefixes like ^VIX).
-SYMBOLS: tuple[str, ...] = ("SPY", "VIX", "VIX3M", "TLT", "HYG")
-
 
 class Settings(BaseSettings):
     """Everything that differs between a laptop and AWS is here; code paths are the same."""

@@ -16,7 +16,7 @@ import pandera.pandas as pa
 import pyarrow
 
 from core.calendar import trading_days
-from core.config import SYMBOLS
+from core.definitions import SYMBOLS
 
 #: Relative tolerance for high >= max(open, close) and low <= min(open, close).
 #: Vendors round adjusted OHLC independently (yfinance auto_adjust) and publish preliminary

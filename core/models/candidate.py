@@ -56,14 +56,13 @@ import pandas as pd
 from catboost import CatBoostRegressor, Pool
 from numpy.typing import NDArray
 
+from core.definitions import HORIZON_SESSIONS
 from core.models.baselines import HAR_COLUMNS, VAR_FLOOR, LinearVarianceModel
 from core.models.tree_shap import ObliviousTreeShap
 
 MODEL_FILE = "model.cbm"
 META_FILE = "candidate.json"
 BLEND_FILE = "blend.json"
-#: Rows dropped between the early-stopping fit and validation rows (5-day labels overlap).
-VALIDATION_PURGE = 5
 
 Objective = Literal["qlike", "log_rmse"]
 
@@ -198,7 +197,7 @@ class CandidateModel:
         offset + trees on the validation rows; NaN when too few rows to hold any out.
         """
         n_valid = round(self.params.validation_fraction * len(M))
-        n_fit = len(M) - n_valid - VALIDATION_PURGE
+        n_fit = len(M) - n_valid - HORIZON_SESSIONS
         if n_valid < 20 or n_fit < 50:
             return self.params.iterations, float("nan")
         self._fit_offset(M[:n_fit], y[:n_fit], columns)

@@ -18,11 +18,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from core.definitions import HORIZON_SESSIONS, LABEL
 from core.models import metrics
 from core.models.baselines import VolModel
 
-LABEL = "rv_5d"
-LABEL_HORIZON = 5
 META_COLUMNS = ("date", LABEL, "refit_date", "train_start", "train_end", "n_train")
 
 
@@ -32,7 +31,7 @@ def _feature_columns(data: pd.DataFrame, feature_columns: Sequence[str] | None) 
     return [c for c in data.columns if c not in ("date", LABEL)]
 
 
-def refit_rows(n_rows: int, first: int, last: int, refit_every: int) -> list[int]:
+def refit_rows(first: int, last: int, refit_every: int) -> list[int]:
     """Row positions of the refits: first, first + refit_every, ... <= last."""
     return list(range(first, last + 1, refit_every))
 
@@ -43,7 +42,7 @@ def walk_forward(
     start: Any,
     end: Any = None,
     refit_every: int = 5,
-    purge: int = LABEL_HORIZON,
+    purge: int = HORIZON_SESSIONS,
     min_train: int = 500,
     model_factories: Mapping[str, Callable[[], VolModel]],
     thread_count: int = 2,
@@ -56,8 +55,8 @@ def walk_forward(
     least ``min_train`` training rows. Returns date, rv_5d, refit_date, train_start,
     train_end (last training row's date), n_train and one forecast column per model.
     """
-    if refit_every < 1 or purge < LABEL_HORIZON or min_train < 1:
-        raise ValueError(f"need refit_every >= 1, purge >= {LABEL_HORIZON}, min_train >= 1")
+    if refit_every < 1 or purge < HORIZON_SESSIONS or min_train < 1:
+        raise ValueError(f"need refit_every >= 1, purge >= {HORIZON_SESSIONS}, min_train >= 1")
     if not model_factories:
         raise ValueError("no models")
     frame = data.sort_values("date").reset_index(drop=True)
@@ -77,7 +76,7 @@ def walk_forward(
     X_all = frame[cols]
     y_all = frame[LABEL].to_numpy(dtype=np.float64)
     blocks: list[pd.DataFrame] = []
-    for r in refit_rows(len(frame), first, last, refit_every):
+    for r in refit_rows(first, last, refit_every):
         train_stop = r - purge + 1  # training rows [0, train_stop): labels known at row r
         test = slice(r, min(r + refit_every, last + 1))
         X_train, y_train = X_all.iloc[:train_stop], y_all[:train_stop]
@@ -109,7 +108,7 @@ def model_columns(predictions: pd.DataFrame) -> list[str]:
     return [c for c in predictions.columns if c not in META_COLUMNS]
 
 
-def evaluate(
+def loss_table(
     predictions: pd.DataFrame,
     *,
     candidate: str = "catboost",

@@ -9,9 +9,9 @@ import pandas as pd
 
 from core import contracts
 from core.calendar import DateLike, shift_trading_days, to_day, trading_days
-from core.config import SYMBOLS
+from core.definitions import HORIZON_SESSIONS, SYMBOLS
 from core.features import LOOKBACK_SESSIONS, build_features
-from core.labels import HORIZON_SESSIONS, build_labels
+from core.labels import build_labels
 from core.lake import Lake
 from core.market import curate, raw_bars
 from core.plausibility import REFERENCE_SESSIONS, Screening, accepted_bars, screen

@@ -12,9 +12,10 @@ import pandas as pd
 
 from core import contracts
 from core.calendar import DateLike, latest_trading_day, shift_trading_days, to_day, trading_days
-from core.config import SYMBOLS, Settings
+from core.config import Settings
+from core.definitions import HORIZON_SESSIONS, SYMBOLS
 from core.features import build_features
-from core.labels import HORIZON_SESSIONS, build_labels
+from core.labels import build_labels
 from core.market import curate
 from core.mirror import mirror_from_settings
 from core.models.bands import Band, rolling_bands

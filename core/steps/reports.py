@@ -16,9 +16,9 @@ from typing import Any
 
 from core import contracts
 from core.calendar import DateLike, shift_trading_days, to_day
+from core.definitions import HORIZON_SESSIONS
 from core.explain import vol_effect_pct
 from core.features import FEATURE_DESCRIPTIONS, format_feature
-from core.labels import HORIZON_SESSIONS
 from core.links import ObjectLink, object_link
 from core.models.bands import BAND_LEVEL
 from core.models.gate import METRICS

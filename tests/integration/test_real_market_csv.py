@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from core.calendar import non_trading_days, trading_days
-from core.config import SYMBOLS
+from core.definitions import SYMBOLS
 from core.sources import RAW_COLUMNS, CsvFolderSource
 from tests.conftest import SHARED_MARKET
 
