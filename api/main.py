@@ -40,6 +40,7 @@ from api.schemas import (
 )
 from api.scorer import WARM_TIMEOUT_S, ScorerProcess, ScorerUnavailable
 from core.config import Settings
+from core.errors import NoModelError as NoModelAvailable
 from core.labels import HORIZON_SESSIONS
 from core.models.bands import BAND_LEVEL
 from core.models.inference import STORED_DRIVERS
@@ -48,7 +49,6 @@ from core.serving import (
     FeatureVectorError,
     Forecast,
     NoFeaturesError,
-    NoModelAvailable,
     ServingHolder,
     ServingModel,
     ServingState,

@@ -11,7 +11,7 @@ from prefect import task
 
 from core import steps
 from core.links import ObjectLink
-from core.monitoring import drift_metric, prediction_freshness
+from core.monitoring import drift_metric
 from core.steps.chunks import Chunk, Phase, run_chunk
 from core.steps.reports import ForecastReport, chart_links, forecast_report
 from flows.runtime import transient_retries
@@ -104,4 +104,4 @@ def backfill_chunk(
 
 @task(name="freshness", **RETRY)
 def freshness(ctx: steps.Context) -> dict:
-    return prediction_freshness(ctx)
+    return steps.prediction_freshness(ctx)

@@ -4,7 +4,8 @@ Each step reads what it needs from the lake, validates, and writes whole partiti
 violation raises before anything of that step is written. Each returns a JSON-ready summary.
 """
 
-from core.steps.context import Context, IngestError, NoModelError, StaleDataError, lake_source
+from core.errors import IngestError, NoModelError, StaleDataError
+from core.steps.context import Context, lake_source
 from core.steps.data import (
     backfill,
     check_complete,
@@ -13,6 +14,7 @@ from core.steps.data import (
     ingest,
     labels,
 )
+from core.steps.freshness import prediction_freshness
 from core.steps.jobs import daily, first_champion, run_main_job
 from core.steps.macro import MACRO_SOURCE, macro
 from core.steps.model import (
@@ -58,6 +60,7 @@ __all__ = [
     "latest_forecast",
     "macro",
     "model_registry",
+    "prediction_freshness",
     "promote",
     "run_main_job",
     "serving_status",

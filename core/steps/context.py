@@ -1,4 +1,4 @@
-"""What every step shares: the Context (settings + lake), errors, and step summaries."""
+"""What every step shares: the Context (settings + lake) and step summaries."""
 
 from __future__ import annotations
 
@@ -15,18 +15,6 @@ from core.lake import Lake, WriteReport
 SOURCE_MARKER = "_meta/source.json"
 
 log = logging.getLogger(__name__)
-
-
-class IngestError(RuntimeError):
-    """The source did not deliver complete data for the requested days; nothing was written."""
-
-
-class StaleDataError(IngestError):
-    """The source has not (yet) published every requested day: a later retry may succeed."""
-
-
-class NoModelError(RuntimeError):
-    """No model is promoted (or pinned) yet: nothing can be scored."""
 
 
 @dataclass(frozen=True)

@@ -10,20 +10,14 @@ import pandas as pd
 from core import contracts
 from core.calendar import DateLike, shift_trading_days, to_day, trading_days
 from core.definitions import HORIZON_SESSIONS, SYMBOLS
+from core.errors import IngestError, StaleDataError
 from core.features import LOOKBACK_SESSIONS, build_features
 from core.labels import build_labels
 from core.lake import Lake
 from core.market import curate, raw_bars
 from core.plausibility import REFERENCE_SESSIONS, Screening, accepted_bars, screen
 from core.sources import MarketSource, get_source
-from core.steps.context import (
-    SOURCE_MARKER,
-    Context,
-    IngestError,
-    StaleDataError,
-    session_range,
-    step_summary,
-)
+from core.steps.context import SOURCE_MARKER, Context, session_range, step_summary
 
 
 def _claim_lake_for(ctx: Context, source: MarketSource) -> None:

@@ -14,6 +14,7 @@ from core import contracts
 from core.calendar import DateLike, latest_trading_day, shift_trading_days, to_day, trading_days
 from core.config import Settings
 from core.definitions import HORIZON_SESSIONS, SYMBOLS
+from core.errors import IngestError, NoModelError
 from core.features import build_features
 from core.labels import build_labels
 from core.market import curate
@@ -28,7 +29,7 @@ from core.models.charts import (
 from core.models.drift import DriftReport, feature_drift
 from core.models.inference import canary as run_canary
 from core.models.inference import predictions_frame
-from core.models.registry import ModelRegistry
+from core.models.registry import PROMOTE_HINT, ModelRegistry
 from core.models.servable import (
     CHALLENGER_KIND,
     REFERENCE_KIND,
@@ -47,14 +48,7 @@ from core.models.training import (
 )
 from core.models.walkforward import cumulative_loss_difference
 from core.sources import MarketSource, get_source
-from core.steps.context import (
-    Context,
-    IngestError,
-    NoModelError,
-    lake_source,
-    session_range,
-    step_summary,
-)
+from core.steps.context import Context, lake_source, session_range, step_summary
 from core.steps.data import bars_from_download, check_complete
 
 log = logging.getLogger(__name__)
@@ -328,8 +322,7 @@ def infer(ctx: Context, start: DateLike, end: DateLike) -> dict:
     version = serving_version(ctx)
     if version is None:
         raise NoModelError(
-            "no model is promoted yet: run `volcast train` (or promote a version with "
-            "`volcast models promote V --override REASON`)"
+            f"no model is promoted yet: run `volcast train` (or promote a version: {PROMOTE_HINT})"
         )
     days = session_range(start, end)
     feats = ctx.lake.read(contracts.FEATURES, days[0], days[-1])

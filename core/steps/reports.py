@@ -202,7 +202,7 @@ def _how_it_serves(ctx: Context, version: str) -> tuple[str, bool]:
     if status is not None and status["version"] == version:
         since = f" (since {status['since']})" if status.get("since") else ""
         return f"{status['reason']}{since}", True
-    promotions = model_registry(ctx).show(version).get("promoted") or []
+    promotions = model_registry(ctx).show(version).get("promotions") or []
     if not promotions:
         return "never promoted (scored while pinned, or before the pointer moved)", False
     last = promotions[-1]
