@@ -11,11 +11,11 @@ import datetime as dt
 from prefect import flow, get_run_logger
 from prefect.states import Completed
 
-from core.calendar import is_trading_day
-from core.steps import MACRO_SOURCE
+from core import steps
+from core.calendar import day_range, is_trading_day
 from flows import artifacts, tasks
 from flows.alerting import ALERT_HOOKS
-from flows.runtime import context, dated_run_name, day_range, trading_day_or_latest
+from flows.runtime import context, dated_run_name, trading_day_or_latest
 
 
 @flow(
@@ -48,9 +48,9 @@ def ingest(
             worker's VOLCAST_CSV_DIR.
     """
     lo, hi = day_range(day, start, end)
-    if source == MACRO_SOURCE:
-        return tasks.macro(context(), lo, hi, required=True)
-    return tasks.ingest(context(source, csv_dir), lo, hi)
+    if source == steps.MACRO_SOURCE:
+        return tasks.macro(context(), lo, hi, required=True).to_dict()
+    return tasks.ingest(context(source, csv_dir), lo, hi).to_dict()
 
 
 @flow(
@@ -74,7 +74,7 @@ def features(
     """
     lo, hi = day_range(day, start, end)
     ctx = context()
-    return [tasks.curate(ctx, lo, hi), tasks.features(ctx, lo, hi), tasks.labels(ctx, lo, hi)]
+    return steps.as_dicts([derive(ctx, lo, hi) for derive in tasks.DERIVED])
 
 
 @flow(
@@ -100,7 +100,7 @@ def infer(
     ctx = context()
     summary = tasks.infer(ctx, lo, hi)
     artifacts.publish_forecast(tasks.forecast(ctx, hi))
-    return summary
+    return summary.to_dict()
 
 
 @flow(
@@ -127,20 +127,18 @@ def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | 
         get_run_logger().info(message)
         return Completed(message=message, data={"day": day.isoformat(), "skipped": message})
     ctx = context(source, csv_dir)
-    summaries = [
+    summaries: list[steps.Summary] = [
         tasks.ingest(ctx, day, day),
-        tasks.curate(ctx, day, day),
-        tasks.features(ctx, day, day),
-        tasks.labels(ctx, day, day),
+        *(derive(ctx, day, day) for derive in tasks.DERIVED),
     ]
     if tasks.serving_version(ctx) is None:
         summaries.append(tasks.first_champion(ctx, day))
     if tasks.serving_version(ctx) is None:
         get_run_logger().warning("no model serves yet: features written, no forecast")
-        summaries.append({"step": "infer", "skipped": "no model serves yet"})
+        summaries.append(steps.NO_MODEL_YET)
     else:
         summaries.append(tasks.infer(ctx, day, day))
         artifacts.publish_forecast(tasks.forecast(ctx, day))
     # Last: optional macro data (skipped without a FRED key) never holds the forecast back.
     summaries.append(tasks.macro(ctx, day, day))
-    return summaries
+    return steps.as_dicts(summaries)

@@ -95,15 +95,3 @@ def dated_run_name(prefix: str) -> Callable[[], str]:
         return f"{prefix}-{run_day()}"
 
     return name
-
-
-def day_range(
-    day: dt.date | None, start: dt.date | None, end: dt.date | None
-) -> tuple[dt.date, dt.date]:
-    """A flow's [start, end]: one ``day``, or a range whose missing ends are the latest day."""
-    if day is not None and (start is not None or end is not None):
-        raise ValueError("pass either day or start/end, not both")
-    if day is not None:
-        return day, day
-    latest = trading_day_or_latest(None)
-    return start or latest, end or latest

@@ -81,16 +81,18 @@ def canary(version: str | None = None) -> dict:
     on_crashed=ALERT_HOOKS,
 )
 def evaluate(
-    start: dt.date = dt.date(2012, 1, 3),
-    refit_every: int = 21,
+    start: dt.date | None = None,
+    refit_every: int | None = None,
     source: str | None = None,
     csv_dir: str | None = None,
 ) -> dict:
     """Walk-forward backtest from the source; charts are stored in the lake and linked.
 
     Args:
-        start: First out-of-sample session (YYYY-MM-DD).
-        refit_every: Sessions between refits of every model (21 = monthly).
+        start: First out-of-sample session (YYYY-MM-DD); null = the worker's
+            VOLCAST_EVALUATE_START (2012-01-03).
+        refit_every: Sessions between refits of every model; null = the worker's
+            VOLCAST_EVALUATE_REFIT_EVERY (21 = monthly).
         source: Market data source, synthetic | csv | yahoo; null = the worker's
             VOLCAST_SOURCE. A lake holds one source's data: another source is refused.
         csv_dir: Folder of per-symbol CSV files on the worker, for source csv; null = the
@@ -99,7 +101,7 @@ def evaluate(
     ctx = context(source, csv_dir)
     with tempfile.TemporaryDirectory(prefix="volcast-eval-") as tmp:
         report = tasks.evaluate(ctx, Path(tmp), start, refit_every)
-        name = f"{report['end']}-refit{refit_every}"
+        name = f"{report['end']}-refit{report['refit_every']}"
         stored = tasks.store_evaluation(ctx, Path(tmp), name)
     artifacts.publish_evaluation(report, stored, tasks.evaluation_chart_links(ctx, name))
     return {"stored": stored, "improvement_pct": report["improvement_pct"]}

@@ -50,7 +50,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import subprocess
 import uuid
@@ -62,6 +61,7 @@ from typing import Any
 
 from pyarrow import fs as pafs
 
+from core.config import Settings
 from core.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def code_version() -> str:
     Containers have no .git, so the image build sets VOLCAST_CODE_VERSION; a dirty git working
     tree is marked ``+dirty`` because its SHA alone would not reproduce the model.
     """
-    pinned = os.environ.get("VOLCAST_CODE_VERSION", "").strip()
+    pinned = (Settings().code_version or "").strip()
     if pinned:
         return pinned
     try:
