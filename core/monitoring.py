@@ -19,7 +19,6 @@ PIPELINE_DIMENSIONS = {"Service": "pipeline"}
 def emf_record(
     dimensions: Mapping[str, str],
     metrics: Mapping[str, tuple[float, str]],
-    namespace: str = NAMESPACE,
     timestamp_ms: int | None = None,
 ) -> dict:
     """One EMF record; ``metrics`` maps a name to (value, unit), e.g. (3.2, "Milliseconds")."""
@@ -29,7 +28,7 @@ def emf_record(
             "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
             "CloudWatchMetrics": [
                 {
-                    "Namespace": namespace,
+                    "Namespace": NAMESPACE,
                     "Dimensions": [list(dimensions)],
                     "Metrics": [
                         {"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()

@@ -11,7 +11,7 @@ r .. next_refit - 1 out of sample.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,9 +25,7 @@ from core.models.baselines import VolModel
 META_COLUMNS = ("date", LABEL, "refit_date", "train_start", "train_end", "n_train")
 
 
-def _feature_columns(data: pd.DataFrame, feature_columns: Sequence[str] | None) -> list[str]:
-    if feature_columns is not None:
-        return list(feature_columns)
+def _feature_columns(data: pd.DataFrame) -> list[str]:
     return [c for c in data.columns if c not in ("date", LABEL)]
 
 
@@ -46,7 +44,6 @@ def walk_forward(
     min_train: int = 500,
     model_factories: Mapping[str, Callable[[], VolModel]],
     thread_count: int = 2,
-    feature_columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Out-of-sample forecasts, one column per model, for rows dated in [start, end].
 
@@ -62,7 +59,7 @@ def walk_forward(
     frame = data.sort_values("date").reset_index(drop=True)
     if frame["date"].duplicated().any():
         raise ValueError("duplicate dates in data")
-    cols = _feature_columns(frame, feature_columns)
+    cols = _feature_columns(frame)
     dates = pd.to_datetime(frame["date"])
     end_ts = dates.iloc[-1] if end is None else pd.Timestamp(end)
     in_range = np.flatnonzero((dates >= pd.Timestamp(start)).to_numpy() & (dates <= end_ts))
@@ -113,7 +110,6 @@ def loss_table(
     *,
     candidate: str = "catboost",
     reference: str = "harx_vix",
-    dm_lags: int | None = None,
     refit_every: int | None = None,
 ) -> dict[str, Any]:
     """Per-model losses, Mincer-Zarnowitz, DM tests of the candidate vs every other model.
@@ -126,7 +122,7 @@ def loss_table(
         raise KeyError(f"need columns {candidate!r} and {reference!r}, have {names}")
     realized = predictions[LABEL].to_numpy(dtype=np.float64)
     n = realized.size
-    lags = metrics.default_dm_lags(n) if dm_lags is None else dm_lags
+    lags = metrics.default_dm_lags(n)
     models: dict[str, dict[str, float]] = {}
     losses: dict[str, dict[str, np.ndarray]] = {}
     for name in names:
@@ -189,11 +185,10 @@ def period_report(
     *,
     reference: str = "harx_vix",
     periods: Mapping[str, tuple[str, str]] | None = None,
-    dm_lags: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per period ("full" plus ``periods``): for every model, QLIKE and RMSE(var), the
     improvement over ``reference`` in % (100 * (1 - model/reference)) and the Diebold-Mariano
-    p-values of model vs reference on QLIKE and squared variance error (HAC, ``dm_lags`` or
+    p-values of model vs reference on QLIKE and squared variance error (HAC,
     ``default_dm_lags(n)`` of the period, >= 5). Periods with fewer than 20 rows are left out.
     """
     dates = pd.to_datetime(predictions["date"])
@@ -206,7 +201,7 @@ def period_report(
         if len(part) < 20:
             continue
         realized = part[LABEL].to_numpy(dtype=np.float64)
-        lags = metrics.default_dm_lags(len(part)) if dm_lags is None else dm_lags
+        lags = metrics.default_dm_lags(len(part))
         ref_fc = part[reference].to_numpy(dtype=np.float64)
         ref_q = metrics.qlike_loss(realized, ref_fc)
         ref_s = metrics.squared_error_variance(realized, ref_fc)
