@@ -20,7 +20,7 @@ from core import steps
 from core.calendar import day_range, latest_trading_day
 from core.config import SourceName, settings_with
 from core.plausibility import accept_bar, accepted_bars
-from core.steps.reports import driver_line, forecast_horizon, train_verdict
+from core.steps.reports import driver_line, forecast_horizon, gate_figures, train_verdict
 
 app = typer.Typer(
     help="volcast: daily SPY 5-day realized-volatility forecasts.",
@@ -374,18 +374,20 @@ def _say(text: str = "") -> None:
     typer.echo(text, err=True)
 
 
+def _g(value: float | None) -> str:
+    """A loss for people: 5 significant digits, n/a where the gate had no usable figure."""
+    return "n/a" if value is None else f"{value:.5g}"
+
+
 def _explain_main_job(result: steps.MainJobResult) -> None:
     """A few lines for a person, on stderr (stdout stays one JSON document)."""
     gate = result.train.gate
     _say()
     _say(f"gate (CatBoost challenger vs HAR-X(VIX)): {gate['reason']}")
-    for metric, row in gate.get("figures", {}).get("metrics", {}).items():
-        p_value = row.get("dm_p_value")
-        dm = f"  DM p {p_value:.2f}" if p_value is not None else ""
-        _say(
-            f"  {metric:13s} challenger {row['candidate']:.5g}  HAR-X {row['harx']:.5g}"
-            f"  ({row['improvement_vs_harx_pct']:+.1f}%){dm}"
-        )
+    for f in gate_figures(gate):
+        dm = f"  DM p {f.dm_p_value:.2f}" if f.dm_p_value is not None else ""
+        gain = "n/a" if f.improvement_vs_harx_pct is None else f"{f.improvement_vs_harx_pct:+.1f}%"
+        _say(f"  {f.metric:13s} challenger {_g(f.candidate)}  HAR-X {_g(f.harx)}  ({gain}){dm}")
     forecast, serving = result.forecast, result.serving
     if not forecast or not serving:
         _say(result.message or "no forecast")

@@ -228,6 +228,36 @@ def train_verdict(result: TrainResult) -> tuple[str, str]:
     return "Refused", f"challenger refused: {reason}; {serving}"
 
 
+@dataclass(frozen=True)
+class GateFigure:
+    """One of the gate's losses on its window: challenger, HAR-X(VIX), the challenger's
+    improvement over HAR-X in % (100 (1 - challenger / HAR-X)) and the DM p-value; None where
+    the gate had no usable figure."""
+
+    metric: str  # a key of core.models.gate.METRICS: qlike, rmse_variance
+    label: str  # how the gate names it: QLIKE, RMSE(var)
+    candidate: float | None
+    harx: float | None
+    improvement_vs_harx_pct: float | None
+    dm_p_value: float | None
+
+
+def gate_figures(gate: Mapping[str, Any]) -> list[GateFigure]:
+    """The per-loss figures of a gate decision as stored (``GateDecision.to_dict()``)."""
+    rows = (gate.get("figures") or {}).get("metrics") or {}
+    return [
+        GateFigure(
+            metric=key,
+            label=METRICS.get(key, key),
+            candidate=row.get("candidate"),
+            harx=row.get("harx"),
+            improvement_vs_harx_pct=row.get("improvement_vs_harx_pct"),
+            dm_p_value=row.get("dm_p_value"),
+        )
+        for key, row in rows.items()
+    ]
+
+
 def _serving_phrase(result: TrainResult) -> str:
     if result.production_after is None:
         return "no model serves"
