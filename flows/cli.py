@@ -153,14 +153,7 @@ def infer(date: DateOpt = None, start: StartOpt = None, end: EndOpt = None) -> N
 @app.command()
 def evaluate(
     out: Annotated[Path, typer.Option("--out", help="Folder for evaluation.json and charts")],
-    start: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            "--start",
-            formats=["%Y-%m-%d"],
-            help="First out-of-sample session (VOLCAST_EVALUATE_START)",
-        ),
-    ] = None,
+    start: StartOpt = None,
     refit_every: Annotated[
         int | None,
         typer.Option(
@@ -170,7 +163,8 @@ def evaluate(
     source: SourceOpt = None,
     csv_dir: CsvDirOpt = None,
 ) -> None:
-    """Walk-forward backtest of the candidate and every baseline, straight from a source."""
+    """Walk-forward backtest of the candidate and every baseline, straight from a source,
+    out of sample from --start (default VOLCAST_EVALUATE_START, 2012-01-03)."""
     ctx = _context(source, csv_dir, reads_lake=False)
     report = steps.evaluate(ctx.settings, out, start.date() if start else None, refit_every)
     keep = ("n", "start", "end", "refit_every", "models", "improvement_pct")
