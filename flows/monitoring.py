@@ -27,10 +27,10 @@ def freshness_check() -> dict:
     metric; the alarm also fires when the line is absent) and fail the run when stale."""
     figures = tasks.freshness(context())
     print(json.dumps(freshness_metric(figures)), flush=True)  # stdout: the container log stream
-    get_run_logger().info("freshness: %s", figures)
-    if not figures["fresh"]:
+    get_run_logger().info("freshness: %s", figures.to_dict())
+    if not figures.fresh:
         raise PredictionsStale(
-            f"predictions_daily lags {figures['stale_sessions']} session(s): newest "
-            f"{figures['newest_prediction']}, latest trading day {figures['latest_trading_day']}"
+            f"predictions_daily lags {figures.stale_sessions} session(s): newest "
+            f"{figures.newest_prediction}, latest trading day {figures.latest_trading_day}"
         )
-    return figures
+    return figures.to_dict()

@@ -97,5 +97,5 @@ def backfill_chunk(
 
 
 @task(name="freshness", **RETRY)
-def freshness(ctx: steps.Context) -> dict:
+def freshness(ctx: steps.Context) -> steps.PredictionFreshness:
     return steps.prediction_freshness(ctx)

@@ -17,7 +17,7 @@ from core.steps.data import (
     ingest,
     labels,
 )
-from core.steps.freshness import prediction_freshness
+from core.steps.freshness import PredictionFreshness, prediction_freshness
 from core.steps.jobs import NO_MODEL_YET, MainJobResult, daily, first_champion, run_main_job
 from core.steps.macro import MACRO_SOURCE, macro
 from core.steps.model import (
@@ -49,6 +49,7 @@ __all__ = [
     "IngestError",
     "MainJobResult",
     "NoModelError",
+    "PredictionFreshness",
     "PromoteResult",
     "Skipped",
     "StaleDataError",
