@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.states import Completed
 
 from core import steps
 from core.calendar import day_range, is_trading_day
 from flows import artifacts, tasks
-from flows.alerting import ALERT_HOOKS
-from flows.runtime import context, dated_run_name, trading_day_or_latest
+from flows.runtime import context, trading_day_or_latest, volcast_flow
 
 
-@flow(
-    name="ingest",
-    flow_run_name=dated_run_name("ingest"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("ingest")
 def ingest(
     day: dt.date | None = None,
     start: dt.date | None = None,
@@ -53,12 +47,7 @@ def ingest(
     return tasks.ingest(context(source, csv_dir), lo, hi).to_dict()
 
 
-@flow(
-    name="features",
-    flow_run_name=dated_run_name("features"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("features")
 def features(
     day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
 ) -> list[dict]:
@@ -77,12 +66,7 @@ def features(
     return steps.as_dicts([derive(ctx, lo, hi) for derive in tasks.DERIVED])
 
 
-@flow(
-    name="infer",
-    flow_run_name=dated_run_name("infer"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("infer")
 def infer(
     day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
 ) -> dict:
@@ -103,12 +87,7 @@ def infer(
     return summary.to_dict()
 
 
-@flow(
-    name="daily",
-    flow_run_name=dated_run_name("daily"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("daily")
 def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | None = None):
     """One evening for one trading day: ingest, curate, features, labels, the first champion
     when nothing serves yet, the forecast, then macro (FRED; skipped without a key).

@@ -6,26 +6,20 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.states import Completed, State
 
 from core import steps
 from core.steps.reports import train_verdict
 from flows import artifacts, tasks
-from flows.alerting import ALERT_HOOKS
-from flows.runtime import context, dated_run_name
+from flows.runtime import context, volcast_flow
 
 
 class CanaryFailed(RuntimeError):
     """A model failed its canary: it must not serve, and the run should show red."""
 
 
-@flow(
-    name="train",
-    flow_run_name=dated_run_name("train"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("train")
 def train(asof: dt.date | None = None) -> State:
     """Champion upkeep + challenger + gate. The run's state says what happened in the runs
     list: Promoted, Refused (a normal outcome: the champion stays) or Unchanged (a re-train on
@@ -47,12 +41,7 @@ def train(asof: dt.date | None = None) -> State:
     return Completed(name=name, message=message, data=result.to_dict())
 
 
-@flow(
-    name="canary",
-    flow_run_name=dated_run_name("canary"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("canary")
 def canary(version: str | None = None) -> dict:
     """Re-score the last feature days with ``version`` (default: the serving one) as served.
 
@@ -74,12 +63,7 @@ def canary(version: str | None = None) -> dict:
     return result
 
 
-@flow(
-    name="evaluate",
-    flow_run_name=dated_run_name("evaluate"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("evaluate")
 def evaluate(
     start: dt.date | None = None,
     refit_every: int | None = None,
