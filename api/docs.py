@@ -20,8 +20,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from core.definitions import HORIZON_SESSIONS
 from core.features import FEATURE_DESCRIPTIONS, FEATURE_UNITS, UNIT_DESCRIPTIONS
-from core.labels import HORIZON_SESSIONS
 from core.models.bands import BAND_LEVEL
 from core.models.servable import new_reference
 from core.serving import ServingState

@@ -40,6 +40,7 @@ from api.schemas import (
 )
 from api.scorer import WARM_TIMEOUT_S, ScorerProcess, ScorerUnavailable
 from core.config import Settings
+from core.errors import NoModelError as NoModelAvailable
 from core.features import FEATURE_UNITS, UNIT_DESCRIPTIONS
 from core.labels import HORIZON_SESSIONS
 from core.models.bands import BAND_LEVEL
@@ -49,7 +50,6 @@ from core.serving import (
     FeatureVectorError,
     Forecast,
     NoFeaturesError,
-    NoModelAvailable,
     ServingHolder,
     ServingModel,
     ServingState,

@@ -8,9 +8,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
-from typing_extensions import TypedDict
 
-from core.labels import HORIZON_SESSIONS
+from core.definitions import HORIZON_SESSIONS
+from core.explain import Driver
 from core.models.inference import STORED_DRIVERS
 from core.models.servable import ModelKind
 
@@ -71,30 +71,6 @@ class PredictRequest(BaseModel):
         if self.as_of is not None and self.features is not None:
             raise ValueError("give either as_of or features, not both")
         return self
-
-
-class Driver(TypedDict):
-    """One feature's contribution, in the model's raw space (log variance).
-
-    A TypedDict, not a model: drivers are plain dicts in core.serving, and serializing them
-    as they are avoids building 5-10 objects per response on the hot path.
-    """
-
-    feature: Annotated[str, Field(examples=["vix"])]
-    value: Annotated[
-        float,
-        Field(
-            description="The feature's value in the scored row, in its unit (vols are "
-            "annualized decimals; see the request's features field)."
-        ),
-    ]
-    shap: Annotated[
-        float,
-        Field(
-            description="SHAP contribution to the log-variance forecast: the feature moves "
-            "rv_5d_hat by a factor exp(shap / 2) (+0.1 = about +5%)."
-        ),
-    ]
 
 
 class PredictResponse(BaseModel):

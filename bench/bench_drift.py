@@ -28,9 +28,10 @@ from bench.bench_model import real_table
 from bench.common import emit, loadavg, machine, time_calls
 from core import contracts
 from core.config import Settings
+from core.definitions import HORIZON_SESSIONS as LABEL_HORIZON
+from core.definitions import LABEL
 from core.models.baselines import harx_vix
 from core.models.drift import THRESHOLD, WINDOW, drift_reference, feature_drift
-from core.models.walkforward import LABEL, LABEL_HORIZON
 from core.steps.context import Context
 from core.steps.model import feature_drift_at
 

@@ -34,11 +34,13 @@ from bench.bench_pipeline import REAL_END, backfill_real
 from bench.common import Timing, emit, loadavg, machine, market_dir, run_in_child
 from core import steps
 from core.config import Settings
+from core.definitions import HORIZON_SESSIONS as LABEL_HORIZON
+from core.definitions import LABEL
 from core.models import metrics
 from core.models.baselines import harx_vix
 from core.models.candidate import CandidateParams
 from core.models.training import CANDIDATE, REFERENCE, candidate_factory
-from core.models.walkforward import LABEL, LABEL_HORIZON, walk_forward
+from core.models.walkforward import walk_forward
 
 WINDOWS = (252, 504, 756, 1008, 1260)
 #: (window sessions, refit cadence) pairs whose weekly train is timed.

@@ -20,14 +20,14 @@ import pandas as pd
 from bench.bench_pipeline import REAL_END, REAL_START, backfill_real
 from bench.common import Timing, emit, loadavg, machine, market_dir, run_in_child, time_calls
 from core import contracts, steps
-from core.config import SYMBOLS, Settings
+from core.config import Settings
+from core.definitions import LABEL, SYMBOLS
 from core.explain import top_drivers
 from core.features import build_features
 from core.labels import build_labels
 from core.market import curate, raw_bars
 from core.models.candidate import CandidateModel
 from core.models.servable import new_reference
-from core.models.walkforward import LABEL
 from core.serving import ServingModel
 from core.sources import CsvFolderSource
 

@@ -80,3 +80,16 @@ def latest_trading_day(now: pd.Timestamp | None = None) -> pd.Timestamp:
     if close > minute:
         session = cal.previous_session(session)
     return pd.Timestamp(session).tz_localize(None).normalize()
+
+
+def day_range(
+    day: dt.date | None, start: dt.date | None, end: dt.date | None
+) -> tuple[dt.date, dt.date]:
+    """A run's [start, end]: one ``day``, or a range whose missing ends are the latest closed
+    session (``latest_trading_day``). Raises ValueError when ``day`` comes with start or end."""
+    if day is not None and (start is not None or end is not None):
+        raise ValueError("pass either day or start/end, not both")
+    if day is not None:
+        return day, day
+    latest = latest_trading_day().date()
+    return start or latest, end or latest

@@ -11,9 +11,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SourceName = Literal["synthetic", "csv", "yahoo"]
 
-#: The five series volcast ingests, by their canonical names (no vendor prefixes like ^VIX).
-SYMBOLS: tuple[str, ...] = ("SPY", "VIX", "VIX3M", "TLT", "HYG")
-
 
 class Settings(BaseSettings):
     """Everything that differs between a laptop and AWS is here; code paths are the same."""
@@ -26,10 +23,27 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("VOLCAST_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
         description="S3-compatible endpoint (a moto server in tests); None means AWS itself.",
     )
+    aws_region: str = Field(
+        "us-east-1",
+        validation_alias=AliasChoices("VOLCAST_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+        description="AWS region of the DynamoDB mirror (the region ECS sets in AWS_REGION).",
+    )
+    code_version: str | None = Field(
+        None,
+        description="Git SHA of the code (the image build sets it; else git HEAD is asked).",
+    )
     source: SourceName = "synthetic"
     csv_dir: Path | None = None
     synthetic_seed: int = 7
     history_start: dt.date = dt.date(2007, 4, 11)
+
+    # `volcast evaluate` and the evaluate flow: the long backtest's defaults.
+    evaluate_start: dt.date = Field(
+        dt.date(2012, 1, 3), description="First out-of-sample session of the long backtest."
+    )
+    evaluate_refit_every: int = Field(
+        21, ge=1, description="Sessions between refits in the long backtest (21 = monthly)."
+    )
 
     gate_min_improvement: float = Field(0.025, ge=0.0, lt=1.0)
     # 3 years with quarterly refits: the window with power inside the weekly-train budget

@@ -16,7 +16,7 @@ import pandera.pandas as pa
 import pyarrow
 
 from core.calendar import trading_days
-from core.config import SYMBOLS
+from core.definitions import SYMBOLS
 
 #: Relative tolerance for high >= max(open, close) and low <= min(open, close).
 #: Vendors round adjusted OHLC independently (yfinance auto_adjust) and publish preliminary
@@ -340,17 +340,19 @@ def arrow_schema(table: str, body: pd.DataFrame) -> pyarrow.Schema:
 
 @dataclass(frozen=True)
 class TableSpec:
-    name: str
+    """A table's contract and whether a stored partition may ever change (raw.market: no)."""
+
     schema: pa.DataFrameSchema
     immutable: bool
 
 
 def spec(table: str) -> TableSpec:
+    """``table``'s TableSpec; KeyError naming the known tables for an unknown one."""
     try:
         schema = SCHEMAS[table]
     except KeyError:
         raise KeyError(f"unknown table {table!r}; known: {sorted(SCHEMAS)}") from None
-    return TableSpec(table, schema, table in IMMUTABLE_TABLES)
+    return TableSpec(schema, table in IMMUTABLE_TABLES)
 
 
 def validate(table: str, df: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:

@@ -15,8 +15,27 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from typing_extensions import TypedDict
 
-Driver = dict[str, float | str]
+
+class Driver(TypedDict):
+    """One feature's contribution to a forecast, in the model's raw space (log variance).
+
+    A plain dict at run time: serving builds 5-10 per response on the hot path, and
+    predictions_daily stores them as they are. The API documents this same type (its field
+    docstrings become the OpenAPI descriptions; a plain-dict pydantic config, no import).
+    """
+
+    __pydantic_config__ = {"use_attribute_docstrings": True}  # type: ignore[misc]  # noqa: RUF012
+
+    feature: str
+    """The feature's name (GET /version lists the model's features)."""
+    value: float
+    """The feature's value in the scored row, in its unit (vols are annualized decimals; see
+    the request's features field)."""
+    shap: float
+    """SHAP contribution to the log-variance forecast: the feature moves rv_5d_hat by a factor
+    exp(shap / 2) (+0.1 = about +5%)."""
 
 
 class Explainable(Protocol):
@@ -42,7 +61,7 @@ def rank_drivers(
     top_values, top_shap = values[rows, order], contributions[rows, order]
     return [
         [
-            {"feature": names[j], "value": float(v), "shap": float(s)}
+            Driver(feature=names[j], value=float(v), shap=float(s))
             for j, v, s in zip(idx, vals, shaps, strict=True)
         ]
         for idx, vals, shaps in zip(order, top_values, top_shap, strict=True)

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-ANNUALIZATION = 252
+from core.definitions import ANNUALIZATION, CURATED_COLUMNS, SYMBOLS
+
 #: Truncation and decay of the EWMA feature (RiskMetrics lambda; 0.94**126 ~ 4e-4).
 EWMA_LAMBDA = 0.94
 EWMA_WINDOW = 126
@@ -40,8 +41,6 @@ PERCENTILE_WINDOW = 252
 LOOKBACK_SESSIONS = PERCENTILE_WINDOW
 
 _LN2 = float(np.log(2.0))
-_REQUIRED = ("symbol", "date", "open", "high", "low", "close", "ret")
-_SYMBOLS = ("SPY", "VIX", "VIX3M", "TLT", "HYG")
 
 #: Feature name -> one-line description. Its key order is the output column order.
 FEATURE_DESCRIPTIONS: dict[str, str] = {
@@ -245,13 +244,13 @@ def _corr(x: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
 
 def _wide(curated: pd.DataFrame) -> pd.DataFrame:
     """(date) x (field, symbol) on the session grid: the union of the curated dates."""
-    missing = [c for c in _REQUIRED if c not in curated.columns]
+    missing = [c for c in CURATED_COLUMNS if c not in curated.columns]
     if missing:
         raise ValueError(f"curated market frame lacks columns {missing}")
     fields = ["open", "high", "low", "close", "ret"]
     # pivot (not pivot_table): a duplicated (symbol, date) must fail, not be averaged.
     wide = curated.pivot(index="date", columns="symbol", values=fields)  # noqa: PD010
-    full = pd.MultiIndex.from_product([fields, _SYMBOLS])
+    full = pd.MultiIndex.from_product([fields, SYMBOLS])
     return wide.reindex(columns=full).sort_index().astype("float64")
 
 

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-HORIZON_SESSIONS = 5
-ANNUALIZATION = 252
+from core.definitions import ANNUALIZATION, HORIZON_SESSIONS, LABEL
 
 
 def build_labels(curated: pd.DataFrame) -> pd.DataFrame:
@@ -26,10 +25,10 @@ def build_labels(curated: pd.DataFrame) -> pd.DataFrame:
     n = len(ret) - HORIZON_SESSIONS
     if n <= 0:
         return pd.DataFrame(
-            {"date": pd.Series(dtype="datetime64[ns]"), "rv_5d": pd.Series(dtype="float64")}
+            {"date": pd.Series(dtype="datetime64[ns]"), LABEL: pd.Series(dtype="float64")}
         )
     # Row t of the window array holds ret_{t+1} .. ret_{t+5}; each row is summed on its own.
     future_sq = np.ascontiguousarray(sliding_window_view(ret[1:] ** 2, HORIZON_SESSIONS))
     rv = np.sqrt(ANNUALIZATION / HORIZON_SESSIONS * future_sq.sum(axis=1))
-    labels = pd.DataFrame({"date": dates[:n], "rv_5d": rv})
+    labels = pd.DataFrame({"date": dates[:n], LABEL: rv})
     return labels.loc[np.isfinite(rv)].reset_index(drop=True)

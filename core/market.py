@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from core.calendar import trading_days
+from core.definitions import CURATED_COLUMNS
 
 RAW_MARKET_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "ret", "volume")
-CURATED_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "ret")
 
 
 def download_returns(download: pd.DataFrame) -> pd.Series:

@@ -28,7 +28,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 from decimal import Decimal
 from typing import Any
 
@@ -77,12 +76,7 @@ class DynamoPredictionMirror:
             raise ValueError("table_name is required")
         self.table_name = table_name
         self.endpoint_url = endpoint_url
-        self.region = (
-            region
-            or os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
-            or "us-east-1"
-        )
+        self.region = region or Settings().aws_region
         self._resource = boto3.resource(
             "dynamodb", endpoint_url=endpoint_url, region_name=self.region
         )
@@ -212,4 +206,6 @@ def mirror_from_settings(settings: Settings) -> DynamoPredictionMirror | None:
     """The configured mirror, or None when VOLCAST_DYNAMODB_TABLE is unset (local default)."""
     if not settings.dynamodb_table:
         return None
-    return DynamoPredictionMirror(settings.dynamodb_table, endpoint_url=settings.aws_endpoint_url)
+    return DynamoPredictionMirror(
+        settings.dynamodb_table, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region
+    )

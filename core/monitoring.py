@@ -9,11 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-import pandas as pd
-
-from core import contracts
-from core.calendar import latest_trading_day, trading_days
-from core.steps.context import Context
+from core.calendar import DateLike, trading_days
 
 NAMESPACE = "Volcast"
 #: Dimensions of the pipeline's metrics (freshness, failed flow runs).
@@ -23,7 +19,6 @@ PIPELINE_DIMENSIONS = {"Service": "pipeline"}
 def emf_record(
     dimensions: Mapping[str, str],
     metrics: Mapping[str, tuple[float, str]],
-    namespace: str = NAMESPACE,
     timestamp_ms: int | None = None,
 ) -> dict:
     """One EMF record; ``metrics`` maps a name to (value, unit), e.g. (3.2, "Milliseconds")."""
@@ -33,7 +28,7 @@ def emf_record(
             "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
             "CloudWatchMetrics": [
                 {
-                    "Namespace": namespace,
+                    "Namespace": NAMESPACE,
                     "Dimensions": [list(dimensions)],
                     "Metrics": [
                         {"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()
@@ -46,25 +41,12 @@ def emf_record(
     }
 
 
-def prediction_freshness(ctx: Context, now: pd.Timestamp | None = None) -> dict:
-    """How many sessions the newest predictions_daily partition lags the latest closed session.
-
-    0 means the latest closed session has its forecast. With no predictions at all, the lag
-    counts every session since the configured history start: as stale as it gets.
-    """
-    latest = latest_trading_day(now)
-    stored = ctx.lake.partitions(contracts.PREDICTIONS)
-    newest = stored[-1] if stored else None
+def lag_sessions(newest: DateLike | None, latest: DateLike) -> int | None:
+    """XNYS sessions after ``newest`` up to and including ``latest`` (0 = current); None when
+    nothing is stored. The freshness figure of /health and of the 08:00 alarm."""
     if newest is None:
-        lag = len(trading_days(ctx.settings.history_start, latest))
-    else:  # sessions after the newest forecast, up to and including the latest
-        lag = max(len(trading_days(newest, latest)) - 1, 0)
-    return {
-        "latest_trading_day": latest.date().isoformat(),
-        "newest_prediction": newest.date().isoformat() if newest is not None else None,
-        "stale_sessions": int(lag),
-        "fresh": lag == 0,
-    }
+        return None
+    return max(len(trading_days(newest, latest)) - 1, 0)
 
 
 def freshness_metric(freshness: Mapping[str, object]) -> dict:

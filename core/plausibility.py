@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from core.calendar import DateLike, is_trading_day, to_day
-from core.config import SYMBOLS
+from core.definitions import SYMBOLS
 from core.lake import Lake
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from core.contracts import ContractError
+from core.errors import StaleDataError
 from core.sources import SourceUnavailable
-from core.steps.context import StaleDataError
 
 #: AWS error codes that mean "slow down", whatever the service.
 THROTTLING_CODES = frozenset(

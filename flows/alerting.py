@@ -1,8 +1,9 @@
 """Failed and crashed flow runs reach a human through CloudWatch, not only through Prefect.
 
 prefect 3.9's ``flow-run execute`` exits 0 once a flow's failure is reported to Prefect, so an
-ECS "task stopped non-zero" rule misses ordinary flow failures. Every flow therefore declares
-``on_failure=ALERT_HOOKS, on_crashed=ALERT_HOOKS``: the hook prints one EMF line
+ECS "task stopped non-zero" rule misses ordinary flow failures. Every flow is therefore declared
+with ``flows.runtime.volcast_flow``, which sets ``on_failure=ALERT_HOOKS, on_crashed=ALERT_HOOKS``:
+the hook prints one EMF line
 (core.monitoring.flow_failure_metric) to stdout, the container's log stream, which CloudWatch
 Logs turns into ``Volcast FlowRunsFailed {Service=pipeline}``; the alarm
 ``<env>-flow-run-failed`` notifies the SNS topic (terraform/modules/monitoring). Locally the
@@ -41,5 +42,5 @@ def report_failure(flow: Any, flow_run: Any, state: Any) -> None:
         log.exception("could not emit the flow failure metric")
 
 
-#: ``@flow(on_failure=ALERT_HOOKS, on_crashed=ALERT_HOOKS)`` on every flow.
+#: The state hooks of every flow (``flows.runtime.volcast_flow``).
 ALERT_HOOKS = [report_failure]

@@ -18,7 +18,14 @@ from prefect.artifacts import (
 from core.links import ObjectLink
 from core.models.gate import METRICS
 from core.steps import TrainResult
-from core.steps.reports import MODEL_NAMES, ForecastReport, models_table, train_verdict
+from core.steps.reports import (
+    MODEL_NAMES,
+    ForecastReport,
+    GateFigure,
+    gate_figures,
+    models_table,
+    train_verdict,
+)
 from flows.runtime import run_day
 
 
@@ -35,7 +42,6 @@ def publish_train(result: TrainResult, run_day: str | None = None) -> None:
     """The gate's verdict with its reason and figures, who serves and how it got there, and
     every model of the gate window side by side (numbers, roles, % vs HAR-X)."""
     name, message = train_verdict(result)
-    gate = result.gate
     lines = [f"# Training {_title_day(result.asof, run_day)}: {name.upper()}", ""]
     if result.synthetic_data:
         lines += ["**SYNTHETIC DATA**: simulated prices, not market data", ""]
@@ -43,8 +49,7 @@ def publish_train(result: TrainResult, run_day: str | None = None) -> None:
     challenger = result.challenger
     again = " (reused: identical to an earlier run)" if challenger.reused else ""
     lines.append(f"- challenger: `{challenger.version}`{again}")
-    for key, row in gate.get("figures", {}).get("metrics", {}).items():
-        lines.append(f"  - {_gate_line(METRICS.get(key, key), row)}")
+    lines += [f"  - {_gate_line(figure)}" for figure in gate_figures(result.gate)]
     if result.baseline is not None:
         base = result.baseline
         again = " (reused: identical to an earlier run)" if base.reused else ""
@@ -74,18 +79,18 @@ def publish_train(result: TrainResult, run_day: str | None = None) -> None:
     )
 
 
-def _gate_line(label: str, row: Mapping[str, Any]) -> str:
-    gain = row.get("improvement_vs_harx_pct")
+def _gate_line(figure: GateFigure) -> str:
+    gain = figure.improvement_vs_harx_pct
     if gain is None:
         verdict = "not comparable"
     elif gain >= 0:
         verdict = f"{gain:.1f}% better than HAR-X"
     else:
         verdict = f"{-gain:.1f}% worse than HAR-X"
-    p_value = row.get("dm_p_value")
+    p_value = figure.dm_p_value
     dm = f", DM p {p_value:.2f}" if p_value is not None else ""
-    figures = f"challenger {_fmt(row.get('candidate'))} vs HAR-X {_fmt(row.get('harx'))}"
-    return f"{label}: {figures}: {verdict}{dm}"
+    figures = f"challenger {_fmt(figure.candidate)} vs HAR-X {_fmt(figure.harx)}"
+    return f"{figure.label}: {figures}: {verdict}{dm}"
 
 
 def _canary_line(canary: Mapping[str, Any]) -> str:

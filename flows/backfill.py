@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import get_run_logger, task, unmapped
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
 from core.steps.chunks import PHASES, Chunk, Phase, chunk_done, plan_chunks
 from flows import tasks
-from flows.alerting import ALERT_HOOKS
-from flows.runtime import context, dated_run_name, trading_day_or_latest
+from flows.runtime import context, trading_day_or_latest, volcast_flow
 
 
 @task(name="backfill-chunk-run", task_run_name="{phase}-{chunk.start}..{chunk.end}")
@@ -41,12 +40,7 @@ def _run_chunk_deployment(
     return run.name
 
 
-@flow(
-    name="backfill",
-    flow_run_name=dated_run_name("backfill"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("backfill")
 def backfill(
     start: dt.date | None = None,
     end: dt.date | None = None,
@@ -101,12 +95,7 @@ def _chunk_run_name() -> str:
     return f"backfill-{p['phase']}-{p['start']}..{p['end']}"
 
 
-@flow(
-    name="backfill-chunk",
-    flow_run_name=_chunk_run_name,
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("backfill-chunk", _chunk_run_name)
 def backfill_chunk(
     phase: Phase,
     start: str,

@@ -17,10 +17,10 @@ from typing import Annotated, Any, Literal
 import typer
 
 from core import steps
-from core.calendar import latest_trading_day
+from core.calendar import day_range, latest_trading_day
 from core.config import SourceName, settings_with
 from core.plausibility import accept_bar, accepted_bars
-from core.steps.reports import driver_line, forecast_horizon, train_verdict
+from core.steps.reports import driver_line, forecast_horizon, gate_figures, train_verdict
 
 app = typer.Typer(
     help="volcast: daily SPY 5-day realized-volatility forecasts.",
@@ -55,13 +55,13 @@ def _context(
     return ctx
 
 
-def _range(date: dt.datetime | None, start: dt.datetime | None, end: dt.datetime | None):
-    if date is not None and (start is not None or end is not None):
-        raise typer.BadParameter("use either --date or --start/--end")
-    if date is not None:
-        return date.date(), date.date()
-    last = latest_trading_day().date()
-    return (start.date() if start else last), (end.date() if end else last)
+def _range(
+    date: dt.datetime | None, start: dt.datetime | None, end: dt.datetime | None
+) -> tuple[dt.date, dt.date]:
+    try:
+        return day_range(*(d.date() if d is not None else None for d in (date, start, end)))
+    except ValueError:
+        raise typer.BadParameter("use either --date or --start/--end") from None
 
 
 def _emit(result: object) -> None:
@@ -89,23 +89,17 @@ def ingest(
     FRED vintages into raw.macro and curated.macro_release_aligned (needs VOLCAST_FRED_API_KEY)."""
     lo, hi = _range(date, start, end)
     if source == steps.MACRO_SOURCE:
-        _emit(steps.macro(steps.Context.from_settings(settings_with()), lo, hi, required=True))
+        ctx = steps.Context.from_settings(settings_with())
+        _emit(steps.macro(ctx, lo, hi, required=True).to_dict())
         return
-    _emit(steps.ingest(_context(source, csv_dir), lo, hi))
+    _emit(steps.ingest(_context(source, csv_dir), lo, hi).to_dict())
 
 
 @app.command()
 def features(date: DateOpt = None, start: StartOpt = None, end: EndOpt = None) -> None:
     """Curate stored raw bars, build features and the labels that became known."""
     lo, hi = _range(date, start, end)
-    ctx = _context()
-    _emit(
-        [
-            steps.curate_market(ctx, lo, hi),
-            steps.features(ctx, lo, hi),
-            steps.labels(ctx, lo, hi),
-        ]
-    )
+    _emit(steps.as_dicts(steps.derive(_context(), lo, hi)))
 
 
 @app.command()
@@ -119,14 +113,14 @@ def backfill(
     ctx = _context(source, csv_dir)
     lo = start.date() if start else ctx.settings.history_start
     hi = end.date() if end else latest_trading_day().date()
-    _emit(steps.backfill(ctx, lo, hi))
+    _emit(steps.as_dicts(steps.backfill(ctx, lo, hi)))
 
 
 @app.command()
 def daily(date: DateOpt = None, source: SourceOpt = None, csv_dir: CsvDirOpt = None) -> None:
     """One evening's run for a trading day (default: the latest closed session)."""
     day = date.date() if date else latest_trading_day().date()
-    _emit(steps.daily(_context(source, csv_dir), day))
+    _emit(steps.as_dicts(steps.daily(_context(source, csv_dir), day)))
 
 
 @app.command()
@@ -153,22 +147,26 @@ def train(
 def infer(date: DateOpt = None, start: StartOpt = None, end: EndOpt = None) -> None:
     """Write predictions_daily (rv_5d_hat + SHAP drivers) with the serving model."""
     lo, hi = _range(date, start, end)
-    _emit(steps.infer(_context(), lo, hi))
+    _emit(steps.infer(_context(), lo, hi).to_dict())
 
 
 @app.command()
 def evaluate(
     out: Annotated[Path, typer.Option("--out", help="Folder for evaluation.json and charts")],
-    start: Annotated[dt.datetime, typer.Option("--start", formats=["%Y-%m-%d"])] = dt.datetime(
-        2012, 1, 3
-    ),
-    refit_every: Annotated[int, typer.Option("--refit-every", min=1)] = 21,
+    start: StartOpt = None,
+    refit_every: Annotated[
+        int | None,
+        typer.Option(
+            "--refit-every", min=1, help="Sessions between refits (VOLCAST_EVALUATE_REFIT_EVERY)"
+        ),
+    ] = None,
     source: SourceOpt = None,
     csv_dir: CsvDirOpt = None,
 ) -> None:
-    """Walk-forward backtest of the candidate and every baseline, straight from a source."""
+    """Walk-forward backtest of the candidate and every baseline, straight from a source,
+    out of sample from --start (default VOLCAST_EVALUATE_START, 2012-01-03)."""
     ctx = _context(source, csv_dir, reads_lake=False)
-    report = steps.evaluate(ctx.settings, out, start.date(), refit_every)
+    report = steps.evaluate(ctx.settings, out, start.date() if start else None, refit_every)
     keep = ("n", "start", "end", "refit_every", "models", "improvement_pct")
     _emit(
         {
@@ -246,8 +244,8 @@ def models_promote(
 ) -> None:
     """Make a version production (after its canary); a gate-refused one needs --override."""
     result = steps.promote(_context(), version, override)
-    _emit(result)
-    if not result["promoted"]:
+    _emit(result.to_dict())
+    if not result.promoted:
         raise SystemExit(1)
 
 
@@ -362,7 +360,7 @@ def run(
     """The main job: catch up the lake, train with the gate, infer, show the forecast."""
     ctx = _context(source, csv_dir)
     result = steps.run_main_job(ctx, asof.date() if asof else None)
-    _emit(result)
+    _emit(result.to_dict())
     _explain_main_job(result)
 
 
@@ -370,23 +368,24 @@ def _say(text: str = "") -> None:
     typer.echo(text, err=True)
 
 
-def _explain_main_job(result: dict[str, Any]) -> None:
+def _g(value: float | None) -> str:
+    """A loss for people: 5 significant digits, n/a where the gate had no usable figure."""
+    return "n/a" if value is None else f"{value:.5g}"
+
+
+def _explain_main_job(result: steps.MainJobResult) -> None:
     """A few lines for a person, on stderr (stdout stays one JSON document)."""
-    gate = result["train"]["gate"]
+    gate = result.train.gate
     _say()
     _say(f"gate (CatBoost challenger vs HAR-X(VIX)): {gate['reason']}")
-    for metric, row in gate.get("figures", {}).get("metrics", {}).items():
-        p_value = row.get("dm_p_value")
-        dm = f"  DM p {p_value:.2f}" if p_value is not None else ""
-        _say(
-            f"  {metric:13s} challenger {row['candidate']:.5g}  HAR-X {row['harx']:.5g}"
-            f"  ({row['improvement_vs_harx_pct']:+.1f}%){dm}"
-        )
-    forecast = result.get("forecast")
-    if not forecast:
-        _say(result.get("message", "no forecast"))
+    for f in gate_figures(gate):
+        dm = f"  DM p {f.dm_p_value:.2f}" if f.dm_p_value is not None else ""
+        gain = "n/a" if f.improvement_vs_harx_pct is None else f"{f.improvement_vs_harx_pct:+.1f}%"
+        _say(f"  {f.metric:13s} challenger {_g(f.candidate)}  HAR-X {_g(f.harx)}  ({gain}){dm}")
+    forecast, serving = result.forecast, result.serving
+    if not forecast or not serving:
+        _say(result.message or "no forecast")
         return
-    serving = result["serving"]
     _say(f"serving: {serving['kind']} {serving['version']}: {serving['reason']}")
     synthetic = " (SYNTHETIC DATA)" if forecast["data_source"].get("synthetic") else ""
     horizon = forecast_horizon(forecast["as_of"])

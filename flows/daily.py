@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.states import Completed
 
-from core.calendar import is_trading_day
-from core.steps import MACRO_SOURCE
+from core import steps
+from core.calendar import day_range, is_trading_day
 from flows import artifacts, tasks
-from flows.alerting import ALERT_HOOKS
-from flows.runtime import context, dated_run_name, day_range, trading_day_or_latest
+from flows.runtime import context, trading_day_or_latest, volcast_flow
 
 
-@flow(
-    name="ingest",
-    flow_run_name=dated_run_name("ingest"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("ingest")
 def ingest(
     day: dt.date | None = None,
     start: dt.date | None = None,
@@ -48,17 +42,12 @@ def ingest(
             worker's VOLCAST_CSV_DIR.
     """
     lo, hi = day_range(day, start, end)
-    if source == MACRO_SOURCE:
-        return tasks.macro(context(), lo, hi, required=True)
-    return tasks.ingest(context(source, csv_dir), lo, hi)
+    if source == steps.MACRO_SOURCE:
+        return tasks.macro(context(), lo, hi, required=True).to_dict()
+    return tasks.ingest(context(source, csv_dir), lo, hi).to_dict()
 
 
-@flow(
-    name="features",
-    flow_run_name=dated_run_name("features"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("features")
 def features(
     day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
 ) -> list[dict]:
@@ -74,15 +63,10 @@ def features(
     """
     lo, hi = day_range(day, start, end)
     ctx = context()
-    return [tasks.curate(ctx, lo, hi), tasks.features(ctx, lo, hi), tasks.labels(ctx, lo, hi)]
+    return steps.as_dicts([derive(ctx, lo, hi) for derive in tasks.DERIVED])
 
 
-@flow(
-    name="infer",
-    flow_run_name=dated_run_name("infer"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("infer")
 def infer(
     day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
 ) -> dict:
@@ -100,15 +84,10 @@ def infer(
     ctx = context()
     summary = tasks.infer(ctx, lo, hi)
     artifacts.publish_forecast(tasks.forecast(ctx, hi))
-    return summary
+    return summary.to_dict()
 
 
-@flow(
-    name="daily",
-    flow_run_name=dated_run_name("daily"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("daily")
 def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | None = None):
     """One evening for one trading day: ingest, curate, features, labels, the first champion
     when nothing serves yet, the forecast, then macro (FRED; skipped without a key).
@@ -127,20 +106,18 @@ def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | 
         get_run_logger().info(message)
         return Completed(message=message, data={"day": day.isoformat(), "skipped": message})
     ctx = context(source, csv_dir)
-    summaries = [
+    summaries: list[steps.Summary] = [
         tasks.ingest(ctx, day, day),
-        tasks.curate(ctx, day, day),
-        tasks.features(ctx, day, day),
-        tasks.labels(ctx, day, day),
+        *(derive(ctx, day, day) for derive in tasks.DERIVED),
     ]
     if tasks.serving_version(ctx) is None:
         summaries.append(tasks.first_champion(ctx, day))
     if tasks.serving_version(ctx) is None:
         get_run_logger().warning("no model serves yet: features written, no forecast")
-        summaries.append({"step": "infer", "skipped": "no model serves yet"})
+        summaries.append(steps.NO_MODEL_YET)
     else:
         summaries.append(tasks.infer(ctx, day, day))
         artifacts.publish_forecast(tasks.forecast(ctx, day))
     # Last: optional macro data (skipped without a FRED key) never holds the forecast back.
     summaries.append(tasks.macro(ctx, day, day))
-    return summaries
+    return steps.as_dicts(summaries)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prefect import flow
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging.handlers import APILogHandler
@@ -19,6 +20,7 @@ from core import steps
 from core.calendar import latest_trading_day
 from core.config import Settings, settings_with
 from core.transient import is_transient
+from flows.alerting import ALERT_HOOKS
 
 
 def context(source: str | None = None, csv_dir: str | Path | None = None) -> steps.Context:
@@ -97,13 +99,13 @@ def dated_run_name(prefix: str) -> Callable[[], str]:
     return name
 
 
-def day_range(
-    day: dt.date | None, start: dt.date | None, end: dt.date | None
-) -> tuple[dt.date, dt.date]:
-    """A flow's [start, end]: one ``day``, or a range whose missing ends are the latest day."""
-    if day is not None and (start is not None or end is not None):
-        raise ValueError("pass either day or start/end, not both")
-    if day is not None:
-        return day, day
-    latest = trading_day_or_latest(None)
-    return start or latest, end or latest
+def volcast_flow(name: str, run_name: Callable[[], str] | None = None) -> Callable[[Any], Any]:
+    """``@flow`` as every volcast flow declares it: its name, a run name that carries the day
+    (``dated_run_name(name)`` unless given), and ALERT_HOOKS on failure and on crash
+    (flows/alerting.py: the failure reaches CloudWatch, not only Prefect)."""
+    return flow(
+        name=name,
+        flow_run_name=run_name or dated_run_name(name),
+        on_failure=ALERT_HOOKS,
+        on_crashed=ALERT_HOOKS,
+    )

@@ -11,7 +11,7 @@ from prefect import task
 
 from core import steps
 from core.links import ObjectLink
-from core.monitoring import drift_metric, prediction_freshness
+from core.monitoring import drift_metric
 from core.steps.chunks import Chunk, Phase, run_chunk
 from core.steps.reports import ForecastReport, chart_links, forecast_report
 from flows.runtime import transient_retries
@@ -21,27 +21,19 @@ NO_RETRY: dict[str, Any] = {**RETRY, "retries": 0}  # training is not transient-
 
 
 @task(name="ingest", **RETRY)
-def ingest(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
+def ingest(ctx: steps.Context, start: dt.date, end: dt.date) -> steps.StepSummary:
     return steps.ingest(ctx, start, end)
 
 
-@task(name="curate", **RETRY)
-def curate(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
-    return steps.curate_market(ctx, start, end)
-
-
-@task(name="features", **RETRY)
-def features(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
-    return steps.features(ctx, start, end)
-
-
-@task(name="labels", **RETRY)
-def labels(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
-    return steps.labels(ctx, start, end)
+#: One task per step of the chain after ingest (core.steps.DERIVED_STEPS), named like it:
+#: each is called as ``task(ctx, start, end)``.
+DERIVED = tuple(task(name=name, **RETRY)(step) for name, step in steps.DERIVED_STEPS)
 
 
 @task(name="macro", **RETRY)
-def macro(ctx: steps.Context, start: dt.date, end: dt.date, required: bool = False) -> dict:
+def macro(
+    ctx: steps.Context, start: dt.date, end: dt.date, required: bool = False
+) -> steps.Summary:
     return steps.macro(ctx, start, end, required=required)
 
 
@@ -51,12 +43,12 @@ def serving_version(ctx: steps.Context) -> str | None:
 
 
 @task(name="infer", **RETRY)
-def infer(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
+def infer(ctx: steps.Context, start: dt.date, end: dt.date) -> steps.StepSummary:
     """The infer step; its feature drift goes to stdout as an EMF line (the drift alarm's
     metric, like the freshness check's)."""
     summary = steps.infer(ctx, start, end)
-    if summary.get("drift"):
-        print(json.dumps(drift_metric(summary["drift"])), flush=True)
+    if summary.drift is not None:
+        print(json.dumps(drift_metric(summary.drift.to_dict())), flush=True)
     return summary
 
 
@@ -71,7 +63,7 @@ def train(ctx: steps.Context, asof: dt.date | None) -> steps.TrainResult:
 
 
 @task(name="first-champion", **RETRY)
-def first_champion(ctx: steps.Context, day: dt.date) -> dict:
+def first_champion(ctx: steps.Context, day: dt.date) -> steps.Summary:
     return steps.first_champion(ctx, day)
 
 
@@ -81,7 +73,9 @@ def canary(ctx: steps.Context, version: str, previous: str | None) -> dict:
 
 
 @task(name="evaluate", **NO_RETRY)
-def evaluate(ctx: steps.Context, out_dir: Path, start: dt.date, refit_every: int) -> dict:
+def evaluate(
+    ctx: steps.Context, out_dir: Path, start: dt.date | None, refit_every: int | None
+) -> dict:
     return steps.evaluate(ctx.settings, out_dir, start, refit_every)
 
 
@@ -103,5 +97,5 @@ def backfill_chunk(
 
 
 @task(name="freshness", **RETRY)
-def freshness(ctx: steps.Context) -> dict:
-    return prediction_freshness(ctx)
+def freshness(ctx: steps.Context) -> steps.PredictionFreshness:
+    return steps.prediction_freshness(ctx)

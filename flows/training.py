@@ -6,26 +6,20 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.states import Completed, State
 
 from core import steps
 from core.steps.reports import train_verdict
 from flows import artifacts, tasks
-from flows.alerting import ALERT_HOOKS
-from flows.runtime import context, dated_run_name
+from flows.runtime import context, volcast_flow
 
 
 class CanaryFailed(RuntimeError):
     """A model failed its canary: it must not serve, and the run should show red."""
 
 
-@flow(
-    name="train",
-    flow_run_name=dated_run_name("train"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("train")
 def train(asof: dt.date | None = None) -> State:
     """Champion upkeep + challenger + gate. The run's state says what happened in the runs
     list: Promoted, Refused (a normal outcome: the champion stays) or Unchanged (a re-train on
@@ -47,12 +41,7 @@ def train(asof: dt.date | None = None) -> State:
     return Completed(name=name, message=message, data=result.to_dict())
 
 
-@flow(
-    name="canary",
-    flow_run_name=dated_run_name("canary"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("canary")
 def canary(version: str | None = None) -> dict:
     """Re-score the last feature days with ``version`` (default: the serving one) as served.
 
@@ -74,23 +63,20 @@ def canary(version: str | None = None) -> dict:
     return result
 
 
-@flow(
-    name="evaluate",
-    flow_run_name=dated_run_name("evaluate"),
-    on_failure=ALERT_HOOKS,
-    on_crashed=ALERT_HOOKS,
-)
+@volcast_flow("evaluate")
 def evaluate(
-    start: dt.date = dt.date(2012, 1, 3),
-    refit_every: int = 21,
+    start: dt.date | None = None,
+    refit_every: int | None = None,
     source: str | None = None,
     csv_dir: str | None = None,
 ) -> dict:
     """Walk-forward backtest from the source; charts are stored in the lake and linked.
 
     Args:
-        start: First out-of-sample session (YYYY-MM-DD).
-        refit_every: Sessions between refits of every model (21 = monthly).
+        start: First out-of-sample session (YYYY-MM-DD); null = the worker's
+            VOLCAST_EVALUATE_START (2012-01-03).
+        refit_every: Sessions between refits of every model; null = the worker's
+            VOLCAST_EVALUATE_REFIT_EVERY (21 = monthly).
         source: Market data source, synthetic | csv | yahoo; null = the worker's
             VOLCAST_SOURCE. A lake holds one source's data: another source is refused.
         csv_dir: Folder of per-symbol CSV files on the worker, for source csv; null = the
@@ -99,7 +85,7 @@ def evaluate(
     ctx = context(source, csv_dir)
     with tempfile.TemporaryDirectory(prefix="volcast-eval-") as tmp:
         report = tasks.evaluate(ctx, Path(tmp), start, refit_every)
-        name = f"{report['end']}-refit{refit_every}"
+        name = f"{report['end']}-refit{report['refit_every']}"
         stored = tasks.store_evaluation(ctx, Path(tmp), name)
     artifacts.publish_evaluation(report, stored, tasks.evaluation_chart_links(ctx, name))
     return {"stored": stored, "improvement_pct": report["improvement_pct"]}

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from core.models.walkforward import LABEL, LABEL_HORIZON, PERIODS
+from core.definitions import HORIZON_SESSIONS, LABEL
+from core.models.walkforward import PERIODS
 
 #: The band's nominal coverage.
 BAND_LEVEL = 0.8
@@ -130,7 +131,7 @@ def rolling_bands(
     level: float = BAND_LEVEL,
     window: int | None = 756,
     min_errors: int = MIN_ERRORS,
-    horizon: int = LABEL_HORIZON,
+    horizon: int = HORIZON_SESSIONS,
 ) -> pd.DataFrame:
     """Bands for every row of a walk-forward frame from earlier rows' errors only.
 

@@ -8,34 +8,10 @@ same training rows, so the trees only learn what the linear reference misses (ra
 estimators, term structure, credit, asymmetry) and the forecast extrapolates like HAR-X where
 trees cannot (beyond the training range).
 
-Evidence (SPY walk-forward 2012-01-03..2026-07-22, refits every 21 sessions; QLIKE / RMSE-var
-improvement over HAR-X). Screened on 2012-2015 only: log-RMSE beat the QLIKE-shaped objective
-(CatBoost Tweedie, variance_power 1.99 = Gamma deviance = QLIKE with a log link), +9.3/+1.0 vs
-+8.1/-0.5; the HAR-X offset beat boosting from a constant on RMSE (+1.0 vs -1.3); l2_leaf_reg 30
-beat 10 (+10.9/+1.9); depth 6, learning rate 0.06, a range-estimator offset and high-vol row
-weights did not help. That fixed-size model (300 trees) did NOT hold up on 2016-2026
-(-0.2/-4.6): so the number of trees is chosen per fit by early stopping on the last 20% of the
-training rows (after a 5-row purge), up to 500: full period +3.3/-0.3, 2016-2026 +1.4/-0.3.
-When the trees stop helping out of sample they shrink toward the HAR-X offset, never below it
-by much. ``objective="qlike"`` keeps the Tweedie variant.
-
-Offset menu (``offset_menu``): a log-HAR on Garman-Klass range vols (1/5/22d) plus VIX and
-VIX3M is a much stronger offset over the full period in research (+7.3/+6.2) but poor in
-2012-2015 (-18.7% RMSE), so picking it from full-period results would tune on the test period.
-With a menu, each fit picks the offset itself: one probe per entry (offset OLS and early-stopped
-trees on the first rows, loss on the purged validation tail), the lowest validation loss wins
-(first entry on ties), and that probe's tree count is used. Only training rows are seen.
-Adoption rule, fixed before the walk-forward was run: the menu (HAR-X(VIX), GK+VIX+VIX3M)
-becomes the default only if it beats the current default on BOTH QLIKE and RMSE-var over the
-full period AND is not worse on QLIKE in 2012-2015.
-Result (same walk-forward, thread_count 1; vs HAR-X, QLIKE / RMSE-var, DM p vs HAR-X): full
-period menu +7.0 (p 0.004) / +2.8 (p 0.19) against the default's +3.3 (p 0.10) / -0.3 (p 0.79);
-2016+ +6.5 / +2.9 against +1.4 / -0.3; 2012-2015 +8.5 / +0.8 against +8.6 / +0.5 (QLIKE 0.35420
-vs 0.35397, DM p 0.97 menu vs default). The range offset was picked in 122 of 175 fits (about
-half in 2012-2014, none in 2015, nearly all in 2019-2024, 3 of 12 in 2025). The rule fails
-on its last clause by 0.0002 QLIKE in 2012-2015, so the menu is NOT the default. Caveat either
-way: the menu's second entry was itself found in full-period research. CPU per fit: 5.6 s vs
-3.3 s.
+Why these choices (log-RMSE over a QLIKE-shaped objective, the HAR-X offset, early-stopped
+tree counts, the offset menu that is not the default): the research log in docs/models.md,
+"How the challenger was chosen". ``objective="qlike"`` keeps the Tweedie variant and
+``offset_menu`` the menu, each fit picking its offset on its own validation tail.
 
 Raw prediction and SHAP: ``raw_prediction(X) = offset(X) + trees(X)`` with
 ``offset(X) = log h_harx(X)`` and vol = exp((raw + log_bias_) / 2). ``shap_values`` splits raw
@@ -56,14 +32,13 @@ import pandas as pd
 from catboost import CatBoostRegressor, Pool
 from numpy.typing import NDArray
 
+from core.definitions import HORIZON_SESSIONS
 from core.models.baselines import HAR_COLUMNS, VAR_FLOOR, LinearVarianceModel
 from core.models.tree_shap import ObliviousTreeShap
 
 MODEL_FILE = "model.cbm"
 META_FILE = "candidate.json"
 BLEND_FILE = "blend.json"
-#: Rows dropped between the early-stopping fit and validation rows (5-day labels overlap).
-VALIDATION_PURGE = 5
 
 Objective = Literal["qlike", "log_rmse"]
 
@@ -198,7 +173,7 @@ class CandidateModel:
         offset + trees on the validation rows; NaN when too few rows to hold any out.
         """
         n_valid = round(self.params.validation_fraction * len(M))
-        n_fit = len(M) - n_valid - VALIDATION_PURGE
+        n_fit = len(M) - n_valid - HORIZON_SESSIONS
         if n_valid < 20 or n_fit < 50:
             return self.params.iterations, float("nan")
         self._fit_offset(M[:n_fit], y[:n_fit], columns)

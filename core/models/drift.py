@@ -45,12 +45,12 @@ EPS = 1e-4
 THRESHOLD = 0.25
 
 
-def bin_edges(values: NDArray[np.float64], bins: int = BINS) -> NDArray[np.float64]:
-    """Interior edges at the training quantiles 1/bins .. (bins-1)/bins, repeats merged
+def bin_edges(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Interior edges at the training quantiles 1/BINS .. (BINS-1)/BINS, repeats merged
     (a feature with few distinct values gets fewer bins). Bin b holds edges[b-1] <= x <
     edges[b]; the outer bins are open-ended, so values beyond the training range count."""
     x = np.asarray(values, dtype=np.float64)
-    return np.unique(np.quantile(x, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    return np.unique(np.quantile(x, np.linspace(0.0, 1.0, BINS + 1)[1:-1]))
 
 
 def bin_counts(values: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -85,7 +85,7 @@ def window_psis(
 
 
 def drift_reference(
-    data: pd.DataFrame, features: Sequence[str], window: int = WINDOW, bins: int = BINS
+    data: pd.DataFrame, features: Sequence[str], window: int = WINDOW
 ) -> dict[str, Any]:
     """What a version stores to judge drift later (metadata ``drift``): per feature of
     ``features`` the decile edges of its training rows (``data``, date order), the training
@@ -97,14 +97,14 @@ def drift_reference(
     out: dict[str, Any] = {}
     for name in features:
         x = ordered[name].to_numpy(dtype=np.float64)
-        edges = bin_edges(x, bins)
+        edges = bin_edges(x)
         expected = bin_counts(x, edges) / x.size
         out[name] = {
             "edges": [float(v) for v in edges],
             "expected": [float(v) for v in expected],
             "null_psi": float(window_psis(x, edges, expected, window).max()),
         }
-    return {"window": window, "bins": bins, "eps": EPS, "features": out}
+    return {"window": window, "bins": BINS, "eps": EPS, "features": out}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ Why this shape:
 - What happens to a version later (promoted, retired, rolled back to, promoted with an override
   of its gate) is history, not part of the version. It is appended as one new object per event
   under ``events/``: nothing registered is ever rewritten, and S3 needs no read-modify-write
-  for it. ``show`` merges metadata and events (plus derived ``promoted`` and ``override``).
+  for it. ``show`` merges metadata and events (plus derived ``promotions`` and ``override``).
 - Switching production is one object PUT of ``PRODUCTION`` (atomic on S3 and, via
   temp+rename, locally). The pointer carries a ``previous`` stack of earlier production
   entries, so ``rollback`` needs nothing but the pointer. Format::
@@ -50,7 +50,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import subprocess
 import uuid
@@ -62,6 +61,7 @@ from typing import Any
 
 from pyarrow import fs as pafs
 
+from core.config import Settings
 from core.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ REGISTRY_KEYS = ("version", "created_at", "content_hash", "files")
 #: were compared with, and why a baseline was fitted, change nothing in the model).
 IDENTITY_KEYS = ("kind", "features", "params", "training_data", "code_version")
 IDENTITY_DIR = "_identity"
+#: How a person promotes a version by hand, against its gate when it must be (flows/cli.py).
+PROMOTE_HINT = "`volcast models promote VERSION --override REASON`"
 
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
@@ -138,7 +140,7 @@ def code_version() -> str:
     Containers have no .git, so the image build sets VOLCAST_CODE_VERSION; a dirty git working
     tree is marked ``+dirty`` because its SHA alone would not reproduce the model.
     """
-    pinned = os.environ.get("VOLCAST_CODE_VERSION", "").strip()
+    pinned = (Settings().code_version or "").strip()
     if pinned:
         return pinned
     try:
@@ -335,7 +337,7 @@ class ModelRegistry:
         step changes nothing.
         """
         forced = self.check_promotable(version, override)
-        current = self._read_pointer()
+        current = self.pointer()
         if current is not None and current["version"] == version:
             log.info("model version %s is already production: nothing to do", version)
             return
@@ -359,13 +361,13 @@ class ModelRegistry:
             raise GateRefused(
                 f"model version {version} did not pass its gate "
                 f"({gate.get('reason', 'no reason recorded')}); "
-                "promote with an override reason to force it"
+                f"force it with an override reason: {PROMOTE_HINT}"
             )
         return reason
 
     def rollback(self) -> str:
         """Point PRODUCTION back at the previous production version and return its id."""
-        current = self._read_pointer()
+        current = self.pointer()
         if current is None or not current.get("previous"):
             raise NoPreviousVersion(
                 "no earlier production version to roll back to "
@@ -386,12 +388,8 @@ class ModelRegistry:
     # -- reading ----------------------------------------------------------------------------
     def production(self) -> str | None:
         """The version PRODUCTION points at, or None before the first promotion."""
-        pointer = self._read_pointer()
+        pointer = self.pointer()
         return None if pointer is None else str(pointer["version"])
-
-    def pointer(self) -> dict[str, Any] | None:
-        """The full PRODUCTION pointer (version, promoted_at, via, override, previous)."""
-        return self._read_pointer()
 
     def resolve(self, pinned: str | None = None) -> str | None:
         """The version to serve: the pin (VOLCAST_MODEL_VERSION) if set, else PRODUCTION.
@@ -408,7 +406,8 @@ class ModelRegistry:
         return version
 
     def show(self, version: str) -> dict[str, Any]:
-        """metadata.json plus ``events`` and what they imply (``promoted``, ``override``)."""
+        """metadata.json plus ``events`` and what they imply: ``promotions`` (the promotion
+        events), ``override`` (the last override reason) and ``is_production``."""
         meta = self._metadata(version)
         events = self.events(version)
         promotions = [e for e in events if e.get("event") == "promoted"]
@@ -416,7 +415,7 @@ class ModelRegistry:
         return {
             **meta,
             "events": events,
-            "promoted": promotions,
+            "promotions": promotions,
             "override": overrides[-1] if overrides else None,
             "is_production": self.production() == version,
         }
@@ -510,7 +509,9 @@ class ModelRegistry:
     def _stamp(self) -> str:
         return _utc_iso(self._clock(), timespec="microseconds")
 
-    def _read_pointer(self) -> dict[str, Any] | None:
+    def pointer(self) -> dict[str, Any] | None:
+        """The full PRODUCTION pointer (version, promoted_at, via, override, reason, previous);
+        None before the first promotion. Raises RegistryError on an unreadable pointer."""
         try:
             raw = self.lake.get_bytes(POINTER_KEY)
         except FileNotFoundError:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from core.definitions import HORIZON_SESSIONS, LABEL
 from core.explain import mean_abs_shap
 from core.models import gate
 from core.models.bands import MIN_ERRORS, band_report, calibrate, rolling_bands
@@ -29,9 +30,7 @@ from core.models.servable import (
     new_reference,
 )
 from core.models.walkforward import (
-    LABEL,
-    LABEL_HORIZON,
-    evaluate,
+    loss_table,
     period_report,
     trimmed_rmse,
     walk_forward,
@@ -156,7 +155,7 @@ def gate_evaluation(
     )
     if same_as is not None:
         forecasts[PRODUCTION] = forecasts[same_as]
-    report = evaluate(forecasts, candidate=CANDIDATE, reference=REFERENCE)
+    report = loss_table(forecasts, candidate=CANDIDATE, reference=REFERENCE)
     report["bands"] = gate_bands(forecasts)
     return report
 
@@ -287,7 +286,7 @@ def reference_band(
     """HAR-X(VIX)'s band when no gate evaluation exists yet (a first champion): a walk-forward
     of HAR-X alone over the last ``window.sessions`` rows that have ``window.min_train``
     training rows before them (OLS: milliseconds). None when too few rows for a band."""
-    first = window.min_train - 1 + LABEL_HORIZON
+    first = window.min_train - 1 + HORIZON_SESSIONS
     start_row = max(first, len(data) - window.sessions)
     if len(data) - start_row < MIN_ERRORS:
         return None
@@ -312,7 +311,7 @@ def run_evaluation(
 ) -> dict[str, Any]:
     """Long walk-forward (candidate and every baseline) plus SHAP importance of the last fit.
 
-    The report holds the full-period losses and DM tests (``walkforward.evaluate``), the same
+    The report holds the full-period losses and DM tests (``walkforward.loss_table``), the same
     per sub-period with improvements vs HAR-X (``periods``), and the challenger's RMSE(var)
     gain without its 10 best and 10 worst days (``rmse_variance_trimmed``).
     Returns the JSON-ready evaluation with two extra in-memory entries for the charts:
@@ -332,7 +331,7 @@ def run_evaluation(
         model_factories=factories,
         thread_count=thread_count,
     )
-    report = evaluate(forecasts, candidate=CANDIDATE, reference=REFERENCE)
+    report = loss_table(forecasts, candidate=CANDIDATE, reference=REFERENCE)
     report["periods"] = period_report(forecasts, reference=REFERENCE)
     report["rmse_variance_trimmed"] = trimmed_rmse(forecasts, model=CANDIDATE, reference=REFERENCE)
     report["bands"] = evaluation_bands(forecasts)

@@ -11,28 +11,25 @@ r .. next_refit - 1 out of sample.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from core.definitions import HORIZON_SESSIONS, LABEL
 from core.models import metrics
 from core.models.baselines import VolModel
 
-LABEL = "rv_5d"
-LABEL_HORIZON = 5
 META_COLUMNS = ("date", LABEL, "refit_date", "train_start", "train_end", "n_train")
 
 
-def _feature_columns(data: pd.DataFrame, feature_columns: Sequence[str] | None) -> list[str]:
-    if feature_columns is not None:
-        return list(feature_columns)
+def _feature_columns(data: pd.DataFrame) -> list[str]:
     return [c for c in data.columns if c not in ("date", LABEL)]
 
 
-def refit_rows(n_rows: int, first: int, last: int, refit_every: int) -> list[int]:
+def refit_rows(first: int, last: int, refit_every: int) -> list[int]:
     """Row positions of the refits: first, first + refit_every, ... <= last."""
     return list(range(first, last + 1, refit_every))
 
@@ -43,11 +40,10 @@ def walk_forward(
     start: Any,
     end: Any = None,
     refit_every: int = 5,
-    purge: int = LABEL_HORIZON,
+    purge: int = HORIZON_SESSIONS,
     min_train: int = 500,
     model_factories: Mapping[str, Callable[[], VolModel]],
     thread_count: int = 2,
-    feature_columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Out-of-sample forecasts, one column per model, for rows dated in [start, end].
 
@@ -56,14 +52,14 @@ def walk_forward(
     least ``min_train`` training rows. Returns date, rv_5d, refit_date, train_start,
     train_end (last training row's date), n_train and one forecast column per model.
     """
-    if refit_every < 1 or purge < LABEL_HORIZON or min_train < 1:
-        raise ValueError(f"need refit_every >= 1, purge >= {LABEL_HORIZON}, min_train >= 1")
+    if refit_every < 1 or purge < HORIZON_SESSIONS or min_train < 1:
+        raise ValueError(f"need refit_every >= 1, purge >= {HORIZON_SESSIONS}, min_train >= 1")
     if not model_factories:
         raise ValueError("no models")
     frame = data.sort_values("date").reset_index(drop=True)
     if frame["date"].duplicated().any():
         raise ValueError("duplicate dates in data")
-    cols = _feature_columns(frame, feature_columns)
+    cols = _feature_columns(frame)
     dates = pd.to_datetime(frame["date"])
     end_ts = dates.iloc[-1] if end is None else pd.Timestamp(end)
     in_range = np.flatnonzero((dates >= pd.Timestamp(start)).to_numpy() & (dates <= end_ts))
@@ -77,7 +73,7 @@ def walk_forward(
     X_all = frame[cols]
     y_all = frame[LABEL].to_numpy(dtype=np.float64)
     blocks: list[pd.DataFrame] = []
-    for r in refit_rows(len(frame), first, last, refit_every):
+    for r in refit_rows(first, last, refit_every):
         train_stop = r - purge + 1  # training rows [0, train_stop): labels known at row r
         test = slice(r, min(r + refit_every, last + 1))
         X_train, y_train = X_all.iloc[:train_stop], y_all[:train_stop]
@@ -109,12 +105,11 @@ def model_columns(predictions: pd.DataFrame) -> list[str]:
     return [c for c in predictions.columns if c not in META_COLUMNS]
 
 
-def evaluate(
+def loss_table(
     predictions: pd.DataFrame,
     *,
     candidate: str = "catboost",
     reference: str = "harx_vix",
-    dm_lags: int | None = None,
     refit_every: int | None = None,
 ) -> dict[str, Any]:
     """Per-model losses, Mincer-Zarnowitz, DM tests of the candidate vs every other model.
@@ -127,7 +122,7 @@ def evaluate(
         raise KeyError(f"need columns {candidate!r} and {reference!r}, have {names}")
     realized = predictions[LABEL].to_numpy(dtype=np.float64)
     n = realized.size
-    lags = metrics.default_dm_lags(n) if dm_lags is None else dm_lags
+    lags = metrics.default_dm_lags(n)
     models: dict[str, dict[str, float]] = {}
     losses: dict[str, dict[str, np.ndarray]] = {}
     for name in names:
@@ -190,11 +185,10 @@ def period_report(
     *,
     reference: str = "harx_vix",
     periods: Mapping[str, tuple[str, str]] | None = None,
-    dm_lags: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per period ("full" plus ``periods``): for every model, QLIKE and RMSE(var), the
     improvement over ``reference`` in % (100 * (1 - model/reference)) and the Diebold-Mariano
-    p-values of model vs reference on QLIKE and squared variance error (HAC, ``dm_lags`` or
+    p-values of model vs reference on QLIKE and squared variance error (HAC,
     ``default_dm_lags(n)`` of the period, >= 5). Periods with fewer than 20 rows are left out.
     """
     dates = pd.to_datetime(predictions["date"])
@@ -207,7 +201,7 @@ def period_report(
         if len(part) < 20:
             continue
         realized = part[LABEL].to_numpy(dtype=np.float64)
-        lags = metrics.default_dm_lags(len(part)) if dm_lags is None else dm_lags
+        lags = metrics.default_dm_lags(len(part))
         ref_fc = part[reference].to_numpy(dtype=np.float64)
         ref_q = metrics.qlike_loss(realized, ref_fc)
         ref_s = metrics.squared_error_variance(realized, ref_fc)

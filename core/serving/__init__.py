@@ -10,7 +10,6 @@ from core.serving.state import (
     Forecast,
     Freshness,
     NoFeaturesError,
-    NoModelAvailable,
     ServingModel,
     ServingState,
 )
@@ -21,7 +20,6 @@ __all__ = [
     "Forecast",
     "Freshness",
     "NoFeaturesError",
-    "NoModelAvailable",
     "ServingHolder",
     "ServingModel",
     "ServingState",

@@ -23,13 +23,14 @@ from dataclasses import replace
 import pandas as pd
 
 from core import contracts
-from core.calendar import latest_trading_day, trading_days
+from core.calendar import latest_trading_day
 from core.config import Settings
 from core.explain import Driver
 from core.lake import Lake
 from core.models.bands import Band
 from core.models.registry import POINTER_KEY, ModelRegistry
 from core.models.servable import load_version, model_kind
+from core.monitoring import lag_sessions
 from core.serving.state import FeatureTable, Forecast, Freshness, ServingModel, ServingState
 from core.steps.context import SOURCE_MARKER
 
@@ -46,13 +47,6 @@ _NEVER_POLLED = object()
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _lag_sessions(newest: dt.date | None, latest: dt.date) -> int | None:
-    """Sessions after ``newest`` up to ``latest`` (0 = current); None when nothing is stored."""
-    if newest is None:
-        return None
-    return len(trading_days(newest + dt.timedelta(days=1), latest))
 
 
 class ServingHolder:
@@ -213,8 +207,8 @@ class ServingHolder:
             latest_trading_day=latest,
             latest_feature_date=features.newest,
             latest_prediction_date=newest_prediction,
-            feature_lag_sessions=_lag_sessions(features.newest, latest),
-            prediction_lag_sessions=_lag_sessions(newest_prediction, latest),
+            feature_lag_sessions=lag_sessions(features.newest, latest),
+            prediction_lag_sessions=lag_sessions(newest_prediction, latest),
         )
 
     def _empty_state(self) -> ServingState:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from core.errors import NoModelError
 from core.explain import Driver, rank_drivers
 from core.features import feature_domain
 from core.models.bands import Band
@@ -226,7 +227,7 @@ class ServingState:
 
     def require_model(self) -> ServingModel:
         if self.model is None:
-            raise NoModelAvailable(self.no_model_reason or "no model is promoted yet")
+            raise NoModelError(self.no_model_reason or "no model is promoted yet")
         return self.model
 
     def resolve_day(self, day: dt.date | None) -> dt.date:
@@ -254,7 +255,7 @@ class ServingState:
         model = self.require_model()
         if self.selector is None:
             lacking = [n for n in model.names if n not in self.features.columns]
-            raise NoModelAvailable(
+            raise NoModelError(
                 f"model {model.version} needs features that features_daily lacks: {lacking}"
             )
         return self.features.rows[day][self.selector]
@@ -264,7 +265,3 @@ class ServingState:
         a date first, the value is the same: a plain dict store needs no lock."""
         if forecast.as_of is not None:
             self.computed[forecast.as_of] = forecast
-
-
-class NoModelAvailable(RuntimeError):
-    """Nothing to score with: no version promoted (or the pinned/pointed one cannot load)."""

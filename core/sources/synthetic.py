@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from core.calendar import DateLike, trading_days
-from core.config import SYMBOLS
+from core.definitions import SYMBOLS
 from core.sources.base import (
     RAW_COLUMNS,
     check_known,

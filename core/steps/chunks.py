@@ -14,12 +14,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.calendar import DateLike
-from core.sources import MarketSource
 from core.steps.context import Context, session_range
-from core.steps.data import curate_market, features, ingest, labels
+from core.steps.data import DERIVED_STEPS, DerivedStep, ingest
+from core.steps.summaries import StepSummary, as_dicts
 
 Phase = Literal["ingest", "curate", "derive"]
 PHASES: tuple[Phase, ...] = ("ingest", "curate", "derive")
+#: The steps after ingest by phase: curate alone (the features of a chunk read curated sessions
+#: of the chunks before it), then the rest of the chain.
+PHASE_STEPS: dict[Phase, tuple[tuple[str, DerivedStep], ...]] = {
+    "curate": DERIVED_STEPS[:1],
+    "derive": DERIVED_STEPS[1:],
+}
 MARKERS = "_meta/backfill"
 
 
@@ -57,7 +63,6 @@ def run_chunk(
     ctx: Context,
     phase: Phase,
     chunk: Chunk,
-    source: MarketSource | None = None,
     known_until: DateLike | None = None,
 ) -> dict:
     """One phase over one chunk; skipped when an earlier run finished it."""
@@ -67,11 +72,11 @@ def run_chunk(
     if chunk_done(ctx, phase, chunk):
         return {**head, "skipped": "done in an earlier run"}
     lo, hi = chunk.start, chunk.end
+    summaries: list[StepSummary]
     if phase == "ingest":
-        summaries = [ingest(ctx, lo, hi, source=source, known_until=known_until)]
-    elif phase == "curate":
-        summaries = [curate_market(ctx, lo, hi)]
+        summaries = [ingest(ctx, lo, hi, known_until=known_until)]
     else:
-        summaries = [features(ctx, lo, hi), labels(ctx, lo, hi)]
-    ctx.lake.put_bytes(marker_key(phase, chunk), json.dumps(summaries, default=str).encode())
-    return {**head, "steps": summaries}
+        summaries = [step(ctx, lo, hi, False) for _, step in PHASE_STEPS[phase]]
+    done = as_dicts(summaries)
+    ctx.lake.put_bytes(marker_key(phase, chunk), json.dumps(done, default=str).encode())
+    return {**head, "steps": done}

@@ -1,29 +1,28 @@
-"""Data steps: raw bars -> curated -> features -> labels, each a plain function of dates."""
+"""Data steps: raw bars -> curated -> features -> labels, each a plain function of dates.
+
+``DERIVED_STEPS`` is the chain after ingest, once: backfill, the evening (core.steps.jobs and
+flows/daily.py), `volcast features` and the backfill chunks (core.steps.chunks) iterate over it.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 
 from core import contracts
 from core.calendar import DateLike, latest_trading_day, shift_trading_days, to_day, trading_days
-from core.config import SYMBOLS
+from core.definitions import HORIZON_SESSIONS, SYMBOLS
+from core.errors import IngestError, StaleDataError
 from core.features import LOOKBACK_SESSIONS, build_features
-from core.labels import HORIZON_SESSIONS, build_labels
+from core.labels import build_labels
 from core.lake import Lake
 from core.market import curate, raw_bars
 from core.plausibility import REFERENCE_SESSIONS, Screening, accepted_bars, screen
 from core.sources import MarketSource, get_source
-from core.steps.context import (
-    SOURCE_MARKER,
-    Context,
-    IngestError,
-    StaleDataError,
-    session_range,
-    step_summary,
-)
+from core.steps.context import SOURCE_MARKER, Context, session_range
+from core.steps.summaries import FeaturesSummary, IngestSummary, StepSummary, span
 
 
 def _claim_lake_for(ctx: Context, source: MarketSource) -> None:
@@ -77,7 +76,7 @@ def ingest(
     source: MarketSource | None = None,
     progress: bool = False,
     known_until: DateLike | None = None,
-) -> dict:
+) -> IngestSummary:
     """Download raw bars for [start, end] and store them as immutable raw.market partitions.
 
     The download reaches ``REFERENCE_SESSIONS`` + 1 sessions further back: each day's return
@@ -110,16 +109,15 @@ def ingest(
     raw, screening = bars_from_download(ctx.lake, download, days)
     _claim_lake_for(ctx, source)
     report = ctx.lake.write_partitions(contracts.RAW_MARKET, raw, progress=progress)
-    extra = {"accepted_bars": screening.accepted_summary()} if not screening.accepted.empty else {}
-    return step_summary(
+    return IngestSummary(
         "ingest",
-        days,
-        report,
+        **span(days),
+        writes=(report,),
         source=source.name,
         synthetic_data=source.is_synthetic,
         series_start=inception,
-        **extra,
-    )
+        accepted_bars=screening.accepted_summary() if not screening.accepted.empty else [],
+    ).logged()
 
 
 def bars_from_download(
@@ -140,17 +138,21 @@ def bars_from_download(
     return contracts.validate(contracts.RAW_MARKET, written), screening
 
 
-def curate_market(ctx: Context, start: DateLike, end: DateLike, progress: bool = False) -> dict:
+def curate_market(
+    ctx: Context, start: DateLike, end: DateLike, progress: bool = False
+) -> StepSummary:
     """raw.market -> curated.market_daily for [start, end] (returns are stored with the bars)."""
     days = session_range(start, end)
     raw = ctx.lake.read(contracts.RAW_MARKET, days[0], days[-1])
     _require_days(raw, days, contracts.RAW_MARKET)
     curated = curate(raw, days[0])
     report = ctx.lake.write_partitions(contracts.CURATED_MARKET, curated, progress=progress)
-    return step_summary("curate", days, report)
+    return StepSummary("curate", **span(days), writes=(report,)).logged()
 
 
-def features(ctx: Context, start: DateLike, end: DateLike, progress: bool = False) -> dict:
+def features(
+    ctx: Context, start: DateLike, end: DateLike, progress: bool = False
+) -> FeaturesSummary:
     """curated -> features_daily for [start, end], reading only the lookback it needs."""
     days = session_range(start, end)
     window_start = shift_trading_days(days[0], -(LOOKBACK_SESSIONS - 1))
@@ -162,10 +164,12 @@ def features(ctx: Context, start: DateLike, end: DateLike, progress: bool = Fals
     table = table.loc[table["date"].between(days[0], days[-1])]
     report = ctx.lake.write_partitions(contracts.FEATURES, table, progress=progress)
     skipped = days.difference(pd.DatetimeIndex(table["date"]))
-    return step_summary("features", days, report, days_without_features=len(skipped))
+    return FeaturesSummary(
+        "features", **span(days), writes=(report,), days_without_features=len(skipped)
+    ).logged()
 
 
-def labels(ctx: Context, start: DateLike, end: DateLike, progress: bool = False) -> dict:
+def labels(ctx: Context, start: DateLike, end: DateLike, progress: bool = False) -> StepSummary:
     """labels_daily for the label dates that became known with curated data up to ``end``.
 
     rv_5d at t needs returns t+1..t+5, so curating [start, end] completes labels for
@@ -178,7 +182,7 @@ def labels(ctx: Context, start: DateLike, end: DateLike, progress: bool = False)
     table = build_labels(curated)
     table = table.loc[table["date"].between(first, last)]
     report = ctx.lake.write_partitions(contracts.LABELS, table, progress=progress)
-    return step_summary("labels", trading_days(first, last), report)
+    return StepSummary("labels", **span(trading_days(first, last)), writes=(report,)).logged()
 
 
 def _require_days(frame: pd.DataFrame, days: pd.DatetimeIndex, table: str) -> None:
@@ -194,11 +198,27 @@ def backfill(
     end: DateLike,
     source: MarketSource | None = None,
     progress: bool = True,
-) -> list[dict]:
+) -> list[StepSummary]:
     """The whole chain over a range, each step complete before the next starts."""
     return [
         ingest(ctx, start, end, source=source, progress=progress),
-        curate_market(ctx, start, end, progress=progress),
-        features(ctx, start, end, progress=progress),
-        labels(ctx, start, end, progress=progress),
+        *derive(ctx, start, end, progress=progress),
     ]
+
+
+#: A step of the chain after ingest: (context, start, end, progress) -> its summary.
+DerivedStep = Callable[[Context, DateLike, DateLike, bool], StepSummary]
+#: The chain after ingest, in order, by task name: raw.market -> curated.market_daily ->
+#: features_daily -> labels_daily; each step reads what the one before wrote.
+DERIVED_STEPS: tuple[tuple[str, DerivedStep], ...] = (
+    ("curate", curate_market),
+    ("features", features),
+    ("labels", labels),
+)
+
+
+def derive(
+    ctx: Context, start: DateLike, end: DateLike, progress: bool = False
+) -> list[StepSummary]:
+    """Every step of ``DERIVED_STEPS`` over [start, end], in order, from stored raw bars."""
+    return [step(ctx, start, end, progress) for _, step in DERIVED_STEPS]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import dataclass
 from typing import Any
 
 from core import contracts
@@ -14,6 +14,7 @@ from core.steps.context import Context
 from core.steps.data import backfill
 from core.steps.macro import macro
 from core.steps.model import (
+    TrainResult,
     ensure_champion,
     infer,
     latest_forecast,
@@ -23,44 +24,94 @@ from core.steps.model import (
     train,
     training_table,
 )
+from core.steps.summaries import (
+    ChampionSummary,
+    InferSummary,
+    JsonView,
+    Skipped,
+    StepSummary,
+    Summary,
+    as_dicts,
+)
+
+#: The evening's infer when no model serves (yet): features are written, no forecast.
+NO_MODEL_YET = Skipped("infer", "no model serves yet")
 
 
-def daily(ctx: Context, day: DateLike, source: MarketSource | None = None) -> list[dict]:
+def daily(ctx: Context, day: DateLike, source: MarketSource | None = None) -> list[Summary]:
     """One evening: the day's ingest -> curated -> features -> labels that became known ->
     predictions -> macro (last: optional data no model reads yet must not hold the forecast
     back). When nothing serves yet, the HAR-X(VIX) baseline is promoted first (once enough
     labelled history exists), so every evening ends with a forecast."""
     day = to_day(day)
-    summaries = backfill(ctx, day, day, source=source, progress=False)
+    summaries: list[Summary] = [*backfill(ctx, day, day, source=source, progress=False)]
     if serving_version(ctx) is None:
         summaries.append(first_champion(ctx, day))
-    if serving_version(ctx) is not None:
-        summaries.append(infer(ctx, day, day))
-    else:
-        summaries.append({"step": "infer", "skipped": "no model serves yet"})
+    summaries.append(infer(ctx, day, day) if serving_version(ctx) is not None else NO_MODEL_YET)
     summaries.append(macro(ctx, day, day))
     return summaries
 
 
-def first_champion(ctx: Context, day: DateLike) -> dict:
+def first_champion(ctx: Context, day: DateLike) -> ChampionSummary | Skipped:
     """Promote the HAR-X(VIX) baseline as the first champion when nothing serves, fitted on
     the labels known at ``day``; a summary of what happened (skipped when too little labelled
     history exists, or a model already serves)."""
     if len(training_table(ctx, day)) < MIN_REFERENCE_ROWS:
-        return {
-            "step": "champion",
-            "skipped": f"fewer than {MIN_REFERENCE_ROWS} labelled sessions: backfill history",
-        }
+        return Skipped(
+            "champion", f"fewer than {MIN_REFERENCE_ROWS} labelled sessions: backfill history"
+        )
     step = ensure_champion(ctx, day)
-    return {"step": "champion", **(asdict(step) if step else {"skipped": "a model serves"})}
+    return ChampionSummary(step) if step else Skipped("champion", "a model serves")
 
 
-def _compact(summary: dict) -> dict:
-    """A step summary without per-day lists: what a person reads after the main job."""
-    return {k: v for k, v in summary.items() if k not in ("conflict_days", "series_start")}
+@dataclass(frozen=True, eq=False)
+class TrainSkipped(JsonView):
+    """The main job's train when a challenger was already trained as of that day."""
+
+    skipped: str
+    version: str
+    gate: dict[str, Any]
+    serving_reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": "train",
+            "skipped": self.skipped,
+            "version": self.version,
+            "gate": self.gate,
+            "serving_reason": self.serving_reason,
+        }
 
 
-def run_main_job(ctx: Context, asof: DateLike | None = None) -> dict[str, Any]:
+@dataclass(frozen=True, eq=False)
+class MainJobResult(JsonView):
+    """What `make run` did: the data steps that caught the lake up, the train, and the
+    forecast with the model that serves (None, with ``message``, when none serves)."""
+
+    data_steps: list[StepSummary]
+    train: TrainResult | TrainSkipped
+    infer: InferSummary | None = None
+    forecast: dict[str, Any] | None = None
+    serving: dict[str, Any] | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON `volcast run` prints; the data steps without their per-symbol
+        ``series_start`` (what a person reads after the main job)."""
+        data = [
+            {k: v for k, v in s.items() if k != "series_start"} for s in as_dicts(self.data_steps)
+        ]
+        out: dict[str, Any] = {"data_steps": data, "train": self.train.to_dict()}
+        if self.infer is None:
+            return out | {"forecast": None, "serving": None, "message": self.message}
+        return out | {
+            "infer": self.infer.to_dict(),
+            "forecast": self.forecast,
+            "serving": self.serving,
+        }
+
+
+def run_main_job(ctx: Context, asof: DateLike | None = None) -> MainJobResult:
     """What `make run` does: catch the lake up to ``asof`` (default: the latest closed XNYS
     session), train (once per feature day: the champion's upkeep, the challenger and its
     gate), score ``asof`` with the serving model, and report forecast, drivers, the gate's
@@ -72,39 +123,38 @@ def run_main_job(ctx: Context, asof: DateLike | None = None) -> dict[str, Any]:
     last = to_day(asof) if asof is not None else latest_trading_day()
     stored = ctx.lake.partitions(contracts.RAW_MARKET)
     first = shift_trading_days(stored[-1], 1) if stored else to_day(ctx.settings.history_start)
-    data = [_compact(s) for s in backfill(ctx, first, last)] if first <= last else []
+    data = backfill(ctx, first, last) if first <= last else []
     feature_days = ctx.lake.partitions(contracts.FEATURES, end=last)
     if not feature_days:
         raise ValueError(f"no features on or before {last.date()}: backfill more history")
     day = feature_days[-1]
     training = _train_once(ctx, day)
-    result: dict[str, Any] = {"data_steps": data, "train": training}
     if serving_status(ctx) is None:
-        result["forecast"] = None
-        result["serving"] = None
-        result["message"] = "no model serves: " + training.get("serving_reason", "see train")
-        return result
-    result["infer"] = infer(ctx, day, day)
-    result["forecast"] = latest_forecast(ctx, day)
-    result["serving"] = serving_status(ctx)
-    return result
+        reason = training.serving_reason or "see train"
+        return MainJobResult(data, training, message="no model serves: " + reason)
+    return MainJobResult(
+        data,
+        training,
+        infer=infer(ctx, day, day),
+        forecast=latest_forecast(ctx, day),
+        serving=serving_status(ctx),
+    )
 
 
-def _train_once(ctx: Context, day: DateLike) -> dict[str, Any]:
+def _train_once(ctx: Context, day: DateLike) -> TrainResult | TrainSkipped:
     """Train as of ``day`` unless a challenger was already trained as of it (then only make
     sure a champion serves)."""
     iso = to_day(day).date().isoformat()
     registry = model_registry(ctx)
     done = [v for v in registry.list() if v.kind == CHALLENGER_KIND and v.asof == iso]
     if not done:
-        return train(ctx, day).to_dict()
+        return train(ctx, day)
     ensure_champion(ctx, day)
     status = serving_status(ctx)
     newest = registry.show(done[-1].version)
-    return {
-        "step": "train",
-        "skipped": f"already trained as of {iso}",
-        "version": newest["version"],
-        "gate": newest["gate"],
-        "serving_reason": status["reason"] if status else "no model serves",
-    }
+    return TrainSkipped(
+        skipped=f"already trained as of {iso}",
+        version=newest["version"],
+        gate=newest["gate"],
+        serving_reason=status["reason"] if status else "no model serves",
+    )

@@ -17,7 +17,8 @@ from core.calendar import DateLike
 from core.macro import align_releases, lookback_days, merge_vintages, series_for
 from core.sources.base import SourceError
 from core.sources.fred import FredSource
-from core.steps.context import Context, session_range, step_summary
+from core.steps.context import Context, session_range
+from core.steps.summaries import MacroSummary, Skipped, span
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def macro(
     source: FredSource | None = None,
     required: bool = False,
     progress: bool = False,
-) -> dict:
+) -> MacroSummary | Skipped:
     """Store every FRED vintage of the configured series observed in [start - lookback, end]
     and the release-aligned values of the sessions in [start, end].
 
@@ -53,7 +54,7 @@ def macro(
             if required:
                 raise SourceError(f"fred source: {NO_KEY}; get a key at fred.stlouisfed.org")
             log.info(SKIPPED)
-            return {"step": "macro", "skipped": SKIPPED}
+            return Skipped("macro", SKIPPED)
         source = FredSource(ctx.settings.fred_api_key, ctx.settings.fred_api_url)
 
     first = days[0] - pd.Timedelta(days=lookback_days(series))
@@ -68,16 +69,15 @@ def macro(
 
     aligned = align_releases(merge.merged, days, series)
     curated_report = ctx.lake.write_partitions(contracts.CURATED_MACRO, aligned, progress=progress)
-    return step_summary(
+    return MacroSummary(
         "macro",
-        days,
-        raw_report,
-        curated_report,
+        **span(days),
+        writes=(raw_report, curated_report),
         source=source.name,
         new_vintages=len(merge.new_rows),
         conflicting_vintages=len(merge.conflicts),
         latest_observation=_latest_observation(merge.merged, days[-1]),
-    )
+    ).logged()
 
 
 def _latest_observation(raw: pd.DataFrame, end: pd.Timestamp) -> dict[str, str]:

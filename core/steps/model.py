@@ -12,9 +12,11 @@ import pandas as pd
 
 from core import contracts
 from core.calendar import DateLike, latest_trading_day, shift_trading_days, to_day, trading_days
-from core.config import SYMBOLS, Settings
+from core.config import Settings
+from core.definitions import HORIZON_SESSIONS, SYMBOLS
+from core.errors import IngestError, NoModelError
 from core.features import build_features
-from core.labels import HORIZON_SESSIONS, build_labels
+from core.labels import build_labels
 from core.market import curate
 from core.mirror import mirror_from_settings
 from core.models.bands import Band, rolling_bands
@@ -27,7 +29,7 @@ from core.models.charts import (
 from core.models.drift import DriftReport, feature_drift
 from core.models.inference import canary as run_canary
 from core.models.inference import predictions_frame
-from core.models.registry import ModelRegistry
+from core.models.registry import PROMOTE_HINT, ModelRegistry
 from core.models.servable import (
     CHALLENGER_KIND,
     REFERENCE_KIND,
@@ -45,16 +47,10 @@ from core.models.training import (
     train_candidate,
 )
 from core.models.walkforward import cumulative_loss_difference
-from core.sources import MarketSource, get_source
-from core.steps.context import (
-    Context,
-    IngestError,
-    NoModelError,
-    lake_source,
-    session_range,
-    step_summary,
-)
+from core.sources import get_source
+from core.steps.context import Context, lake_source, session_range
 from core.steps.data import bars_from_download, check_complete
+from core.steps.summaries import InferSummary, JsonView, span
 
 log = logging.getLogger(__name__)
 
@@ -310,32 +306,46 @@ def canary_check(ctx: Context, version: str, previous: str | None) -> dict:
         return {"passed": False, "days": len(days), "reason": f"error while scoring: {exc}"}
 
 
-def promote(ctx: Context, version: str, override: str | None = None) -> dict:
+@dataclass(frozen=True, eq=False)
+class PromoteResult(JsonView):
+    """A promotion by hand: whether ``version`` now serves, and its canary."""
+
+    version: str
+    promoted: bool
+    canary: dict[str, Any]
+    production_before: str | None = None
+    override: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "step": "promote",
+            "version": self.version,
+            "promoted": self.promoted,
+            "canary": self.canary,
+        }
+        if self.promoted:
+            out |= {"production_before": self.production_before, "override": self.override}
+        return out
+
+
+def promote(ctx: Context, version: str, override: str | None = None) -> PromoteResult:
     """Manual promotion: the canary still runs; a gate-failed version needs ``override``."""
     registry = model_registry(ctx)
     registry.check_promotable(version, override)  # before the canary's cost
     previous = registry.production()
     result = canary_check(ctx, version, previous)
     if not result["passed"]:
-        return {"step": "promote", "version": version, "promoted": False, "canary": result}
+        return PromoteResult(version, promoted=False, canary=result)
     registry.promote(version, override=override, reason=None if override else "promoted by hand")
-    return {
-        "step": "promote",
-        "version": version,
-        "promoted": True,
-        "canary": result,
-        "production_before": previous,
-        "override": override,
-    }
+    return PromoteResult(version, True, result, production_before=previous, override=override)
 
 
-def infer(ctx: Context, start: DateLike, end: DateLike) -> dict:
+def infer(ctx: Context, start: DateLike, end: DateLike) -> InferSummary:
     """predictions_daily for the feature days in [start, end] with the serving model."""
     version = serving_version(ctx)
     if version is None:
         raise NoModelError(
-            "no model is promoted yet: run `volcast train` (or promote a version with "
-            "`volcast models promote V --override REASON`)"
+            f"no model is promoted yet: run `volcast train` (or promote a version: {PROMOTE_HINT})"
         )
     days = session_range(start, end)
     feats = ctx.lake.read(contracts.FEATURES, days[0], days[-1])
@@ -345,12 +355,15 @@ def infer(ctx: Context, start: DateLike, end: DateLike) -> dict:
     table = predictions_frame(model, feats, version, Band.from_metadata(metadata))
     report = ctx.lake.write_partitions(contracts.PREDICTIONS, table)
     drift = feature_drift_at(ctx, metadata, feats["date"].max())
-    summary = step_summary("infer", days, report, model_version=version)
-    summary["drift"] = drift.to_dict() if drift is not None else None
     mirror = mirror_from_settings(ctx.settings)
-    if mirror is not None:
-        summary["dynamodb_items_written"] = mirror.upsert(table)
-    return summary
+    return InferSummary(
+        "infer",
+        **span(days),
+        writes=(report,),
+        model_version=version,
+        drift=drift,
+        dynamodb_items_written=mirror.upsert(table) if mirror is not None else None,
+    ).logged()
 
 
 def feature_drift_at(ctx: Context, metadata: dict[str, Any], day: DateLike) -> DriftReport | None:
@@ -414,11 +427,13 @@ def _optional(value: Any) -> float | None:
 def evaluate(
     settings: Settings,
     out_dir: Path,
-    start: DateLike = "2012-01-03",
-    refit_every: int = 21,
-    source: MarketSource | None = None,
+    start: DateLike | None = None,
+    refit_every: int | None = None,
 ) -> dict:
     """Walk-forward backtest of the candidate against every baseline, straight from a source.
+
+    ``start`` (first out-of-sample session) and ``refit_every`` default to the settings'
+    ``evaluate_start`` and ``evaluate_refit_every`` (VOLCAST_EVALUATE_*).
 
     Research, not production: it reads the source into memory (through the same contracts,
     curation, features and labels as the pipeline) and writes nothing to the lake, so a real
@@ -426,7 +441,9 @@ def evaluate(
     forecasts.png, loss_difference.png, shap_importance.png and bands.png (the 80% bands of
     both servable kinds, calibrated on past out-of-sample errors only) into ``out_dir``.
     """
-    source = source or get_source(settings)
+    start = start if start is not None else settings.evaluate_start
+    refit_every = refit_every if refit_every is not None else settings.evaluate_refit_every
+    source = get_source(settings)
     raw = source.fetch(SYMBOLS, settings.history_start, latest_trading_day())
     if raw.empty:
         raise IngestError(f"source {source.name} returned no data")

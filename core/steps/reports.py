@@ -16,9 +16,9 @@ from typing import Any
 
 from core import contracts
 from core.calendar import DateLike, shift_trading_days, to_day
+from core.definitions import HORIZON_SESSIONS
 from core.explain import vol_effect_pct
 from core.features import FEATURE_DESCRIPTIONS, format_feature
-from core.labels import HORIZON_SESSIONS
 from core.links import ObjectLink, object_link
 from core.models.bands import BAND_LEVEL
 from core.models.gate import METRICS
@@ -202,7 +202,7 @@ def _how_it_serves(ctx: Context, version: str) -> tuple[str, bool]:
     if status is not None and status["version"] == version:
         since = f" (since {status['since']})" if status.get("since") else ""
         return f"{status['reason']}{since}", True
-    promotions = model_registry(ctx).show(version).get("promoted") or []
+    promotions = model_registry(ctx).show(version).get("promotions") or []
     if not promotions:
         return "never promoted (scored while pinned, or before the pointer moved)", False
     last = promotions[-1]
@@ -226,6 +226,36 @@ def train_verdict(result: TrainResult) -> tuple[str, str]:
         return "Promoted", f"challenger {result.challenger.version} promoted: {reason}"
     reason = result.gate["reason"].removeprefix("not promoted: ").removesuffix("; production stays")
     return "Refused", f"challenger refused: {reason}; {serving}"
+
+
+@dataclass(frozen=True)
+class GateFigure:
+    """One of the gate's losses on its window: challenger, HAR-X(VIX), the challenger's
+    improvement over HAR-X in % (100 (1 - challenger / HAR-X)) and the DM p-value; None where
+    the gate had no usable figure."""
+
+    metric: str  # a key of core.models.gate.METRICS: qlike, rmse_variance
+    label: str  # how the gate names it: QLIKE, RMSE(var)
+    candidate: float | None
+    harx: float | None
+    improvement_vs_harx_pct: float | None
+    dm_p_value: float | None
+
+
+def gate_figures(gate: Mapping[str, Any]) -> list[GateFigure]:
+    """The per-loss figures of a gate decision as stored (``GateDecision.to_dict()``)."""
+    rows = (gate.get("figures") or {}).get("metrics") or {}
+    return [
+        GateFigure(
+            metric=key,
+            label=METRICS.get(key, key),
+            candidate=row.get("candidate"),
+            harx=row.get("harx"),
+            improvement_vs_harx_pct=row.get("improvement_vs_harx_pct"),
+            dm_p_value=row.get("dm_p_value"),
+        )
+        for key, row in rows.items()
+    ]
 
 
 def _serving_phrase(result: TrainResult) -> str:

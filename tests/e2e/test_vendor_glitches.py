@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from core import contracts, steps
-from core.config import SYMBOLS, Settings
+from core.config import Settings
+from core.definitions import SYMBOLS
 from core.lake import Lake
 from core.market import raw_bars
 from core.plausibility import LIMITS, bar_statistics, find_implausible

@@ -14,7 +14,7 @@ import pytest
 
 from core import contracts
 from core.calendar import non_trading_days, trading_days
-from core.config import SYMBOLS
+from core.definitions import SYMBOLS
 from core.features import FEATURE_COLUMNS, FEATURE_UNITS, build_features, feature_domain
 from core.market import curate, raw_bars
 from core.sources import RAW_COLUMNS, CsvFolderSource

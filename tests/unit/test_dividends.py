@@ -13,7 +13,8 @@ import pytest
 
 from core import contracts, steps
 from core.calendar import shift_trading_days, trading_days
-from core.config import SYMBOLS, Settings
+from core.config import Settings
+from core.definitions import SYMBOLS
 from core.sources import SyntheticSource, YahooSource
 from core.sources.synthetic import _ex_dividend_days
 from core.sources.yahoo import TICKERS

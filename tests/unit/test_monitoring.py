@@ -10,7 +10,8 @@ import pandas as pd
 from core import contracts, steps
 from core.calendar import trading_days
 from core.config import Settings
-from core.monitoring import emf_record, freshness_metric, prediction_freshness
+from core.monitoring import emf_record, freshness_metric
+from core.steps import prediction_freshness
 
 # 07:45 New York on Wednesday 2024-07-03 (11:45 UTC): the latest closed session is 07-02.
 MORNING = pd.Timestamp("2024-07-03 11:45", tz="UTC")

@@ -116,12 +116,12 @@ def test_list_summarizes_versions_oldest_first(registry: ModelRegistry) -> None:
 def test_show_merges_metadata_and_events(registry: ModelRegistry) -> None:
     v1 = registry.register({"model.cbm": MODEL}, metadata())
     shown = registry.show(v1)
-    assert shown["version"] == v1 and shown["events"] == [] and shown["promoted"] == []
+    assert shown["version"] == v1 and shown["events"] == [] and shown["promotions"] == []
     assert shown["override"] is None and shown["is_production"] is False
     registry.promote(v1)
     shown = registry.show(v1)
     assert [e["event"] for e in shown["events"]] == ["promoted"]
-    assert shown["promoted"][0]["via"] == "promote" and shown["promoted"][0]["previous"] is None
+    assert shown["promotions"][0]["via"] == "promote" and shown["promotions"][0]["previous"] is None
     assert shown["is_production"] is True
 
 
@@ -311,7 +311,7 @@ def test_gate_failed_version_needs_an_override_reason(registry: ModelRegistry, l
     assert p["override"] == "HAR-X window contaminated by 2020; checked by hand"
     shown = registry.show(bad)
     assert shown["override"] == "HAR-X window contaminated by 2020; checked by hand"
-    assert shown["promoted"][0]["previous"] == good
+    assert shown["promotions"][0]["previous"] == good
     assert registry.show(good)["override"] is None
     assert registry.rollback() == good
 

@@ -20,8 +20,8 @@ from core.models.charts import (
     plot_importance,
 )
 from core.steps import TrainResult, VersionStep
-from core.steps.context import summary_line
 from core.steps.reports import DriverLine, forecast_horizon, models_table, train_verdict
+from core.steps.summaries import summary_line
 
 REFUSED = (
     "not promoted: QLIKE is 4.2% worse than HAR-X (DM p 0.31), below the 2.5% bar; "

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from core.calendar import trading_days
-from core.config import SYMBOLS
+from core.definitions import SYMBOLS
 from core.sources import RAW_COLUMNS, SourceError, SyntheticSource
 from core.sources.synthetic import ORIGIN, _simulate
 

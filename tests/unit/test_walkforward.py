@@ -12,7 +12,7 @@ import pytest
 
 from core.models import baselines
 from core.models.candidate import CandidateModel, CandidateParams
-from core.models.walkforward import evaluate, walk_forward
+from core.models.walkforward import loss_table, walk_forward
 
 N = 160
 
@@ -162,7 +162,7 @@ def test_walk_forward_with_candidate_and_evaluate_is_json_ready() -> None:
     )
     assert list(out.columns[-4:]) == ["catboost", "harx_vix", "har_rv", "ewma_094"]
     assert (out[["catboost", "harx_vix", "har_rv", "ewma_094"]] > 0).all().all()
-    report = evaluate(out)
+    report = loss_table(out)
     text = json.dumps(report)  # JSON-ready: no numpy scalars, no NaN surprises
     assert "NaN" not in text
     assert report["n"] == 80 and report["refit_every"] == 40
@@ -184,7 +184,7 @@ def test_evaluate_ranks_a_perfect_forecast_first() -> None:
             "harx_vix": realized * np.exp(rng.normal(0, 0.4, 300)),
         }
     )
-    report = evaluate(predictions, refit_every=5)
+    report = loss_table(predictions, refit_every=5)
     assert report["improvement_pct"]["qlike"] > 50
     assert report["improvement_pct"]["rmse_variance"] > 50
     dm = report["dm_vs_candidate"]["harx_vix"]
