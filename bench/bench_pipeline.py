@@ -43,7 +43,10 @@ def _drop_lists(summary: dict[str, Any]) -> dict[str, Any]:
 def backfill_real(lake: str, csv_dir: str) -> list[dict[str, Any]]:
     """The full real-data backfill into ``lake`` (runs in a child process)."""
     ctx = steps.Context.from_settings(Settings(lake_uri=lake, source="csv", csv_dir=Path(csv_dir)))
-    return [_drop_lists(s) for s in steps.backfill(ctx, REAL_START, REAL_END, progress=False)]
+    return [
+        _drop_lists(s)
+        for s in steps.as_dicts(steps.backfill(ctx, REAL_START, REAL_END, progress=False))
+    ]
 
 
 def full_backfill(lake: Path) -> dict[str, Any]:
@@ -135,7 +138,7 @@ def incremental_daily(work: Path) -> dict[str, Any]:
                 warmup[years] = round(seconds, 3)
             else:
                 samples[years].append(seconds)
-            sample_summary = summaries
+            sample_summary = steps.as_dicts(summaries)
 
     step_samples: dict[int, dict[str, list[float]]] = {y: defaultdict(list) for y in HISTORY_YEARS}
     for day in days[WARMUP_DAYS + TIMED_DAYS :]:
