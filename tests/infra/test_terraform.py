@@ -205,10 +205,8 @@ def test_env_is_backend_providers_and_values(env: Path) -> None:
             ), f"{_rel(env)}: variable {name} differs from modules/stack's"
         else:  # a value of this environment: a literal
             assert not refs, f"{_rel(env)}: {name} is computed from {sorted(refs)}"
-    provider_vars = {
-        name for p in env.glob("providers.tf") for text in strings_in(parse(p))
-        for kind, name, _ in REF.findall(text) if kind == "var"
-    }  # fmt: skip
+    provider_refs = [REF.findall(text) for text in strings_in(parse(env / "providers.tf"))]
+    provider_vars = {name for found in provider_refs for kind, name, _ in found if kind == "var"}
     unused = set(root.variables) - passed - provider_vars
     assert not unused, f"{_rel(env)}: variables neither passed nor used by a provider {unused}"
     # The stack's outputs, each under its own name, and nothing else.
