@@ -228,7 +228,8 @@ ACTION_RE = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
 
 
 def policies_in(scope: Scope) -> dict[tuple[str, str], list[Statement]]:
-    """(module, document) -> statements, for every policy document of a root's modules."""
+    """(module, document) -> statements, for every policy document of the modules ``scope`` calls
+    (modules/stack as an env calls it: tests.infra.test_aws_strings.stack)."""
     found: dict[tuple[str, str], list[Statement]] = {}
     for (module,) in _bodies(scope.path, "module"):
         child = scope.module(module)
@@ -241,9 +242,9 @@ def policies_in(scope: Scope) -> dict[tuple[str, str], list[Statement]]:
 if __name__ == "__main__":  # pragma: no cover - run by hand to refresh the extract
     import sys
 
-    from tests.infra.test_aws_strings import scenario
+    from tests.infra.test_aws_strings import stack
 
-    every = [s for found in policies_in(scenario("prod-default")[0]).values() for s in found]
+    every = [s for found in policies_in(stack("prod-default")).values() for s in found]
     used = {a for a in actions_in_use(every) if ACTION_RE.match(a)}
     regenerate(Path(sys.argv[1]), used, sys.argv[2])
     print(f"{REFERENCE}: {len(used)} actions")

@@ -18,7 +18,10 @@ import hcl2
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
 MODULES = TERRAFORM / "modules"
-ROOTS = (TERRAFORM / "envs" / "dev", TERRAFORM / "envs" / "prod", TERRAFORM / "bootstrap")
+ENVS = (TERRAFORM / "envs" / "dev", TERRAFORM / "envs" / "prod")
+ROOTS = (*ENVS, TERRAFORM / "bootstrap")
+#: The composition every env root calls once (tests/infra/test_terraform.py: the roots stay thin).
+STACK = MODULES / "stack"
 
 REF = re.compile(r"\b(var|local|module)\.([A-Za-z_][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_-]*))?")
 
@@ -79,6 +82,8 @@ class Directory:
     locals: set[str] = field(default_factory=set)
     modules: dict[str, dict] = field(default_factory=dict)
     refs: set[tuple[str, str, str | None]] = field(default_factory=set)
+    #: (from, to) of every `moved` block: addresses, not references (they name no value)
+    moved: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def required_variables(self) -> set[str]:
@@ -97,9 +102,17 @@ def directory(path: Path) -> Directory:
             found.locals.update(k for k in entry if k != "__is_block__")
         for (name,), body in blocks(file, "module"):
             found.modules[name] = body
-        for text in strings_in(parse(file)):
+        for entry in parse(file).get("moved", []):
+            found.moved.append((_address(entry["from"]), _address(entry["to"])))
+        references = {k: v for k, v in parse(file).items() if k != "moved"}
+        for text in strings_in(references):
             found.refs.update(REF.findall(text))
     return found
+
+
+def _address(raw: str) -> str:
+    """A `moved` endpoint as written (python-hcl2 wraps it as an expression: ${module.x})."""
+    return str(raw).removeprefix("${").removesuffix("}")
 
 
 def module_source(root: Path, body: dict) -> Path:

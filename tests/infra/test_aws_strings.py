@@ -431,6 +431,14 @@ def scenario(name: str) -> tuple[Scope, tuple[Instance, ...]]:
     return scope, tuple(instances(scope))
 
 
+def stack(name: str, **inputs: Any) -> Scope:
+    """modules/stack as an env scenario's root calls it; ``inputs`` replace its variables' values
+    (what an env would set in its main.tf)."""
+    scope = scenario(name)[0].module("stack")
+    scope.cache.update({f"var.{key}": value for key, value in inputs.items()})
+    return scope
+
+
 def checked_strings(name: str) -> Iterator[tuple[str, Rule, str]]:
     """(where, rule, value) for every ruled argument of every instance, tags included."""
     scope, found = scenario(name)

@@ -11,9 +11,12 @@ import pytest
 import yaml
 
 from tests.infra.terraform_static import (
+    ENVS,
     MODULES,
+    REF,
     REPO,
     ROOTS,
+    STACK,
     TERRAFORM,
     blocks,
     directory,
@@ -31,7 +34,7 @@ SERVICES = ["ingest", "features", "train", "infer", "api"]
 FAMILIES = {"ingest", "features", "train", "infer", "daily", "backfill", "freshness"}
 WORK_POOL = "volcast-ecs"
 MODULE_NAMES = {"kms", "s3", "ecr", "iam", "network", "ecs", "alb", "apigw", "dynamodb", "prefect"}
-MODULE_NAMES |= {"monitoring", "analytics"}
+MODULE_NAMES |= {"monitoring", "analytics", "stack"}
 META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depends_on"}
 PARSER_KEYS = {"__is_block__", "__comments__"}  # added by python-hcl2, not arguments
 
@@ -156,15 +159,93 @@ def test_env_backend_is_s3_with_locking(env: str) -> None:
     assert backend["encrypt"] is True
 
 
-def test_dev_and_prod_share_one_composition() -> None:
-    dev, prod = TERRAFORM / "envs" / "dev", TERRAFORM / "envs" / "prod"
-    for name in ("main.tf", "variables.tf", "outputs.tf", "providers.tf"):
+# --------------------------------------------------------------------------------------------
+# Thin roots: an env is its backend, its providers and the values that differ; modules/stack
+# is the composition both call.
+# --------------------------------------------------------------------------------------------
+ENV_FILES = {"versions.tf", "providers.tf", "main.tf", "variables.tf", "outputs.tf", "moved.tf"}
+#: What an env may declare at the top level besides its `stack` call.
+ENV_BLOCKS = {"terraform", "provider", "variable", "output", "locals", "module", "moved"}
+#: The stack inputs whose values make an environment what it is: every env sets each one.
+ENV_VALUES = {
+    "environment", "github_environments", "alb_deletion_protection", "api_capacity_provider",
+    "api_schedule", "require_alarm_destination",
+}  # fmt: skip
+
+
+def _variable_contract(body: dict) -> dict:
+    """What a root variable must share with the stack variable it feeds."""
+    keys = ("type", "default", "sensitive", "ephemeral", "nullable")
+    return {k: body.get(k) for k in keys}
+
+
+@pytest.mark.parametrize("env", ENVS, ids=_rel)
+def test_env_is_backend_providers_and_values(env: Path) -> None:
+    files = {p.name for p in env.glob("*.tf")}
+    assert files == ENV_FILES, f"{_rel(env)}: files {sorted(files)}"
+    kinds = {kind for p in env.glob("*.tf") for kind in parse(p) if kind != "__comments__"}
+    assert kinds <= ENV_BLOCKS, f"{_rel(env)} declares {sorted(kinds - ENV_BLOCKS)}"
+    root, stack_module = directory(env), directory(STACK)
+    assert set(root.modules) == {"stack"}, f"{_rel(env)} calls {sorted(root.modules)}"
+    call = root.modules["stack"]
+    assert module_source(env, call) == STACK
+    assert root.locals == {"environment"}, f"{_rel(env)} locals {sorted(root.locals)}"
+    assert unquote(parse(env / "main.tf")["locals"][0]["environment"]) == env.name
+    passed = set(call) - META_ARGUMENTS - PARSER_KEYS
+    # Every stack input without a default comes from a root variable or is a value written here.
+    assert stack_module.required_variables - set(root.variables) == ENV_VALUES
+    missing = ENV_VALUES - passed
+    assert not missing, f"{_rel(env)} does not set {sorted(missing)}"
+    for name in passed - {"environment"}:
+        refs = {ref for text in strings_in(call[name]) for ref in REF.findall(text)}
+        if name in root.variables:  # passed through: the same variable, the same contract
+            assert call[name] == f"${{var.{name}}}", f"{_rel(env)}: {name} = {call[name]}"
+            assert _variable_contract(root.variables[name]) == _variable_contract(
+                stack_module.variables[name]
+            ), f"{_rel(env)}: variable {name} differs from modules/stack's"
+        else:  # a value of this environment: a literal
+            assert not refs, f"{_rel(env)}: {name} is computed from {sorted(refs)}"
+    provider_refs = [REF.findall(text) for text in strings_in(parse(env / "providers.tf"))]
+    provider_vars = {name for found in provider_refs for kind, name, _ in found if kind == "var"}
+    unused = set(root.variables) - passed - provider_vars
+    assert not unused, f"{_rel(env)}: variables neither passed nor used by a provider {unused}"
+    # The stack's outputs, each under its own name, and nothing else.
+    forwarded = {name: body["value"] for (name,), body in blocks(env / "outputs.tf", "output")}
+    assert forwarded == {o: f"${{module.stack.{o}}}" for o in stack_module.outputs}
+    # The modules this root called before modules/stack existed move into it (moved.tf).
+    assert sorted(root.moved) == sorted(
+        (f"module.{m}", f"module.stack.module.{m}") for m in stack_module.modules
+    )
+
+
+def test_dev_and_prod_differ_only_in_values() -> None:
+    """The same interface (variables, outputs, moves, providers) in both envs; dev parks its API."""
+    dev, prod = ENVS
+    for name in ("variables.tf", "outputs.tf", "moved.tf", "providers.tf"):
         assert (dev / name).read_text() == (prod / name).read_text(), f"envs differ in {name}"
-    dev_env = parse(dev / "env.tf")["locals"][0]
-    prod_env = parse(prod / "env.tf")["locals"][0]
-    assert dev_env["api_schedule"] is not None, "dev must park the API at night"
-    assert unquote(dev_env["api_schedule"]["timezone"]) == "America/New_York"
-    assert prod_env["api_schedule"] is None
+    dev_call, prod_call = directory(dev).modules["stack"], directory(prod).modules["stack"]
+    assert set(dev_call) == set(prod_call)
+    differing = {k for k in dev_call if k not in PARSER_KEYS and dev_call[k] != prod_call[k]}
+    assert differing == ENV_VALUES - {"environment"}, sorted(differing)
+    assert dev_call["api_schedule"] is not None, "dev must park the API at night"
+    assert unquote(dev_call["api_schedule"]["timezone"]) == "America/New_York"
+    assert prod_call["api_schedule"] is None
+
+
+def test_provider_tags_carry_the_stack_ownership_tags() -> None:
+    """The deploy role's tag conditions (modules/iam) expect what the provider tags everything
+    with: the root's default_tags and the stack's ownership_tags must agree."""
+    from tests.infra.test_aws_strings import scenario, stack
+
+    for name in ("dev-default", "prod-longest"):
+        root_scope = scenario(name)[0]
+        [aws] = [p['"aws"'] for p in parse(root_scope.path / "providers.tf")["provider"]
+                 if '"aws"' in p]  # fmt: skip
+        tags = root_scope.value(aws["default_tags"][0]["tags"])
+        ownership = stack(name).local("ownership_tags")
+        assert ownership.items() <= tags.items(), (name, ownership, tags)
+        assert set(tags) == {"Project", "Environment", "ManagedBy", "Repository"}
+        assert tags["Environment"] == root_scope.path.name
 
 
 def test_outputs_the_workflows_use_exist() -> None:
@@ -183,7 +264,7 @@ def test_outputs_the_workflows_use_exist() -> None:
 # Names shared with the rest of volcast.
 # --------------------------------------------------------------------------------------------
 def _env_module_args(module: str) -> dict:
-    return directory(TERRAFORM / "envs" / "prod").modules[module]
+    return directory(STACK).modules[module]
 
 
 def test_ecr_repositories_are_the_brief_services() -> None:
@@ -201,11 +282,12 @@ def test_task_role_families_and_prefect_variables() -> None:
     prefect_main = (MODULES / "prefect" / "main.tf").read_text()
     assert 'name  = "volcast_task_role_arn_${each.key}"' in prefect_main
     assert 'type              = "ecs:push"' in prefect_main
-    locals_ = parse(TERRAFORM / "envs" / "prod" / "main.tf")["locals"][0]
+    locals_ = parse(STACK / "main.tf")["locals"][0]
     assert unquote(locals_["work_pool_name"]) == "${var.project}-ecs"
-    assert unquote(directory(TERRAFORM / "envs" / "prod").variables["project"]["default"]) == (
-        WORK_POOL.removesuffix("-ecs")
-    )
+    for path in (STACK, *ENVS):
+        assert unquote(directory(path).variables["project"]["default"]) == (
+            WORK_POOL.removesuffix("-ecs")
+        )
 
 
 def test_base_job_template_is_prefect_aws_default() -> None:
@@ -468,12 +550,12 @@ def test_only_the_flows_execution_role_reads_the_fred_key_and_only_when_enabled(
     """The IAM documents as evaluated for prod with the macro step on and off."""
     from tests.infra.iam_policies import allows, statements
     from tests.infra.terraform_eval import ACCOUNT_ID
-    from tests.infra.test_aws_strings import scenario
+    from tests.infra.test_aws_strings import stack
 
     read = "secretsmanager:GetSecretValue"
     secret = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT_ID}:secret:volcast/prod/"
     fred, prefect = secret + "fred-api-key-AbCdEf", secret + "prefect-api-key-AbCdEf"
-    on, off = scenario("prod-fred")[0].module("iam"), scenario("prod-default")[0].module("iam")
+    on, off = stack("prod-fred").module("iam"), stack("prod-default").module("iam")
     for document in ("boundary", "flows_execution"):
         assert allows(statements(on, document), read, fred), document
         assert not allows(statements(off, document), read, fred), document

@@ -23,8 +23,17 @@ from tests.infra.iam_policies import (
     supported_keys,
 )
 from tests.infra.terraform_eval import Instance, parse_raw
-from tests.infra.terraform_static import MODULES, TERRAFORM, blocks, directory, parse, unquote
-from tests.infra.test_aws_strings import BASE, scenario
+from tests.infra.terraform_static import (
+    ENVS,
+    MODULES,
+    STACK,
+    TERRAFORM,
+    blocks,
+    directory,
+    parse,
+    unquote,
+)
+from tests.infra.test_aws_strings import BASE, scenario, stack
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 
@@ -33,13 +42,8 @@ def _instances(kind: str, name: str = "prod-default") -> list[Instance]:
     return [i for i in scenario(name)[1] if i.type == kind]
 
 
-def _deploy_policy(name: str = "prod-default", **variables: object) -> list[Statement]:
-    scope = scenario(name)[0]
-    if variables:
-        from tests.infra.terraform_eval import root
-
-        scope = root(scope.path, {**BASE, **variables}, f"{name}+vars")
-    return statements(scope.module("iam"), "github_deploy")
+def _deploy_policy(name: str = "prod-default") -> list[Statement]:
+    return statements(stack(name).module("iam"), "github_deploy")
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,13 +108,8 @@ def test_deploy_role_may_manage_target_tracking_alarms() -> None:
     assert not allows(policy, "cloudwatch:PutMetricAlarm", other), "another cluster's alarms"
 
 
-def _trust_subjects(name: str = "prod-default", **variables: object) -> set[str]:
-    scope = scenario(name)[0]
-    if variables:
-        from tests.infra.terraform_eval import root
-
-        scope = root(scope.path, {**BASE, **variables}, f"{name}+vars")
-    [statement] = statements(scope.module("iam"), "github_assume")
+def _trust_subjects(name: str = "prod-default", **inputs: object) -> set[str]:
+    [statement] = statements(stack(name, **inputs).module("iam"), "github_assume")
     [subject] = [c for c in statement.conditions if c.variable.endswith(":sub")]
     assert subject.test == "StringEquals", "the subject must match exactly, not by pattern"
     return set(subject.values)
@@ -144,7 +143,7 @@ def test_api_task_can_tell_a_missing_key_from_a_forbidden_one() -> None:
         "If you have the s3:ListBucket permission on the bucket, Amazon S3 returns an HTTP "
         "status code 404 Not Found error" in rule
     ), "the S3 rule this grant answers has changed"
-    policy = statements(scenario("prod-default")[0].module("iam"), "api_task")
+    policy = statements(stack("prod-default").module("iam"), "api_task")
     bucket = f"arn:aws:s3:::volcast-prod-lake-{ACCOUNT}"
     assert allows(policy, "s3:ListBucket", bucket), "HeadObject on a missing key would be 403"
     assert allows(policy, "s3:GetObject", f"{bucket}/artifacts/model/PRODUCTION")
@@ -202,7 +201,7 @@ def test_conditions_are_keys_the_actions_support() -> None:
     """A tag or service condition on an action that does not support the key never matches
     (the grant is dead: the first apply fails) or always matches (no protection)."""
     problems = []
-    for (module, document), policy in policies_in(scenario("prod-default")[0]).items():
+    for (module, document), policy in policies_in(stack("prod-default")).items():
         for statement in policy:
             keys = {
                 k for k in statement.condition_keys
@@ -274,9 +273,8 @@ def test_subnets_are_placed_by_zone_id() -> None:
     ids = directory(MODULES / "network").variables["availability_zone_ids"]
     conditions = " ".join(str(v["condition"]) for v in ids["validation"])
     assert "use1-az3" in conditions, "the network module must refuse use1-az3"
-    for env in ("dev", "prod"):
-        default = directory(TERRAFORM / "envs" / env).variables["availability_zone_ids"]["default"]
-        assert [unquote(z) for z in default] == ["use1-az1", "use1-az2"]
+    for name in ("dev-default", "prod-default"):
+        assert stack(name).variable("availability_zone_ids") == ["use1-az1", "use1-az2"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,10 +297,11 @@ def test_prod_plan_stops_without_an_alarm_destination(
     from tests.infra.terraform_eval import root
 
     variables = {**BASE, "alarm_emails": emails}
-    if slack:
-        variables |= {"slack_team_id": "T07EA123LEP", "slack_channel_id": "C07EZ1ABC23"}
     scope = root(TERRAFORM / "envs" / env, variables, f"{env}-alarm-destination")
-    monitoring = scope.module("monitoring")
+    slack_ids = {"slack_team_id": "T07EA123LEP", "slack_channel_id": "C07EZ1ABC23"}
+    composed = scope.module("stack")
+    composed.cache.update({f"var.{k}": v for k, v in (slack_ids if slack else {}).items()})
+    monitoring = composed.module("monitoring")
     holds = monitoring.eval(parse_raw(_precondition("aws_sns_topic", "alerts")))
     assert holds is plans
 
@@ -319,11 +318,15 @@ def test_failed_flow_runs_raise_an_alarm_on_what_the_flows_emit() -> None:
 
 
 def test_flows_get_their_own_prefect_key_not_the_ci_key() -> None:
-    prefect_call = directory(TERRAFORM / "envs" / "prod").modules["prefect"]
+    prefect_call = directory(STACK).modules["prefect"]
     assert prefect_call["flow_api_key"] == "${var.prefect_flow_api_key}"
-    providers = parse(TERRAFORM / "envs" / "prod" / "providers.tf")["provider"]
-    [prefect] = [p['"prefect"'] for p in providers if '"prefect"' in p]
-    assert prefect["api_key"] == "${var.prefect_api_key}"
+    for env in ENVS:
+        stack_call = directory(env).modules["stack"]
+        assert stack_call["prefect_flow_api_key"] == "${var.prefect_flow_api_key}"
+        assert "prefect_api_key" not in stack_call, "the CI key never reaches the stack"
+        providers = parse(env / "providers.tf")["provider"]
+        [prefect] = [p['"prefect"'] for p in providers if '"prefect"' in p]
+        assert prefect["api_key"] == "${var.prefect_api_key}"
     [version] = [b for labels, b in blocks(MODULES / "prefect" / "main.tf", "resource")
                  if labels == ("aws_secretsmanager_secret_version", "prefect_api_key")]  # fmt: skip
     assert version["secret_string_wo"] == "${var.flow_api_key}"
@@ -332,7 +335,7 @@ def test_flows_get_their_own_prefect_key_not_the_ci_key() -> None:
 def test_flows_ingest_market_data_in_the_cloud() -> None:
     """The code's default source is synthetic (laptops, tests); the cloud flows must not be."""
     for name in ("prod-default", "dev-default"):
-        environment = scenario(name)[0].local("flow_environment")
+        environment = stack(name).local("flow_environment")
         assert environment["VOLCAST_SOURCE"] == "yahoo", name
         assert environment["VOLCAST_LAKE_URI"].startswith("s3://")
 
@@ -395,13 +398,12 @@ def test_athena_results_are_encrypted_in_their_own_expiring_prefix() -> None:
     encryption = result["encryption_configuration"][0]
     assert encryption["encryption_option"] == "SSE_KMS"
     assert encryption["kms_key_arn"]
-    lake_call = directory(TERRAFORM / "envs" / "prod").modules["lake"]
+    lake_call = directory(STACK).modules["lake"]
     assert "athena_results_prefix" in str(lake_call["expirations"])
 
 
 def test_the_analyst_role_reads_and_queries_only() -> None:
-    scope = scenario("prod-default")[0]
-    policy = statements(scope.module("analytics"), "analyst")
+    policy = statements(stack("prod-default").module("analytics"), "analyst")
     lake = f"arn:aws:s3:::volcast-prod-lake-{ACCOUNT}"
     workgroup = f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/volcast-prod-analytics"
     assert allows(policy, "athena:StartQueryExecution", workgroup)
