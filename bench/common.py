@@ -29,13 +29,15 @@ PACKAGES = ("pandas", "numpy", "pyarrow", "catboost", "shap")
 
 
 def market_dir() -> Path:
-    """The real market CSV folder beside the repo; exits with a clear message if absent."""
-    if not (MARKET_DIR / "SPY.csv").is_file():
+    """The real market CSV folder: $VOLCAST_MARKET_DIR, else ../shared/data/market beside the
+    repo; exits with a clear message if absent."""
+    folder = Path(os.environ.get("VOLCAST_MARKET_DIR") or MARKET_DIR)
+    if not (folder / "SPY.csv").is_file():
         sys.exit(
-            f"bench: real market data not found at {MARKET_DIR} "
-            "(expected ../shared/data/market beside the repo, with SPY.csv etc.)"
+            f"bench: real market data not found at {folder} (set VOLCAST_MARKET_DIR, or put "
+            "../shared/data/market beside the repo, with SPY.csv etc.)"
         )
-    return MARKET_DIR
+    return folder
 
 
 @dataclass(frozen=True)

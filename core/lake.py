@@ -1,7 +1,10 @@
-"""Partitioned Parquet tables and small objects on a local folder or S3, through pyarrow.fs.
+"""Partitioned Parquet tables and small objects on a local folder or S3.
 
 Layout: ``<root>/<table>/date=YYYY-MM-DD/part-0.parquet`` (Hive style; the ``date`` column
-lives in the path only, so pyarrow, DuckDB, Polars and Athena read the tables as-is).
+lives in the path only, so pyarrow, DuckDB, Polars and Athena read the tables as-is). Beside
+them, ``<root>/<table>/_snapshots/<YYYY>.snapshot``: one object per year holding a copy of that
+year's rows, checked against the partitions on every read (core.snapshots). Objects go through
+core.store (a folder, or S3 through boto3).
 
 Guarantees:
 - a partition is one object, written whole: on a local folder a hidden temp file renamed into
@@ -11,6 +14,17 @@ Guarantees:
 - immutable tables (raw.*) are never overwritten: a different re-download is kept aside under
   ``_rejected/`` and reported as a conflict.
 - every write and read goes through the table's contract (core.contracts).
+- the partitions are the source of truth: a snapshot's rows are served for a date only while
+  the date's partition is the version the snapshot copied; others are read one by one.
+
+Cost on S3 (requests; independent ones run in parallel, up to core.store.S3_CONCURRENCY):
+- ``read`` of a range: one LIST per calendar year in range (only the keys in range come back),
+  then one GET per year's snapshot where a year has >= SNAPSHOT_MIN_DAYS dates in range, else
+  one GET per partition; an unbounded read first finds the years with one LIST. Full history
+  (~20 years): ~40 requests per table instead of ~3 per partition.
+- ``write_partitions``: per year touched, one GET (its snapshot) and one LIST (its partitions),
+  one PUT per new or changed partition, one conditional PUT of the snapshot.
+- ``partitions`` of a range: the LISTs of ``read`` only.
 """
 
 from __future__ import annotations
@@ -21,29 +35,36 @@ import itertools
 import logging
 import os
 import re
-import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
+from typing import Final
 from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 from tqdm import tqdm
 
 from core import contracts
 from core.calendar import DateLike, to_day, trading_days
+from core.snapshots import Entry, Snapshot, content_hash, date_array, merged, snapshot_key
+from core.store import ABSENT, LocalStore, ObjectInfo, PreconditionFailed, S3Store, store_for
 
 log = logging.getLogger(__name__)
 
 PART_FILE = "part-0.parquet"
-_PARTITION_RE = re.compile(r"date=(\d{4}-\d{2}-\d{2})/" + re.escape(PART_FILE) + "$")
+_PARTITION_RE = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/" + re.escape(PART_FILE) + "$")
 _PROBE_DAYS = 550  # calendar days (~380 sessions): covers the features lookback
-_HIVE_DATE = ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
+#: A year with fewer dates than this in a read range is read partition by partition: as few
+#: requests, all in parallel, and no bytes of the other dates (the serving poll's new day).
+SNAPSHOT_MIN_DAYS: Final = 8
+#: Conditional snapshot updates that lost a race, re-read and merged again, before giving up.
+_SNAPSHOT_ATTEMPTS: Final = 8
 
 
 class WriteOutcome(StrEnum):
@@ -95,17 +116,43 @@ def filesystem_for(uri: str, endpoint_url: str | None = None) -> tuple[pafs.File
     raise ValueError(f"unsupported lake URI {uri!r}: use a folder, file:// or s3://bucket/prefix")
 
 
+@dataclass
+class _Year:
+    """One year of a table as a writer sees it: its snapshot (read first) and its listing."""
+
+    snapshot: Snapshot | None
+    listing: dict[str, str]  # ISO date -> partition tag
+
+
+@dataclass
+class _Known:
+    """A partition version whose rows are in hand (written, or read)."""
+
+    day: str
+    rows: pa.Table
+    entry: Entry
+
+
 class Lake:
     """The volcast data lake: contract-checked date partitions plus small binary objects."""
 
     def __init__(self, uri: str, endpoint_url: str | None = None):
         self.uri = uri
-        self.fs, self.root = filesystem_for(uri, endpoint_url)
-        self._local = isinstance(self.fs, pafs.LocalFileSystem)
+        self.endpoint_url = endpoint_url
+        self.store = store_for(uri, endpoint_url)
+        if isinstance(self.store, S3Store):
+            self.root = f"{self.store.bucket}/{self.store.prefix}".rstrip("/")
+        else:
+            self.root = self.store.root
+
+    @cached_property
+    def fs(self) -> pafs.FileSystem:
+        """The lake as a pyarrow filesystem, rooted like ``root`` (for tools that want one)."""
+        return filesystem_for(self.uri, self.endpoint_url)[0]
 
     # -- partitions ---------------------------------------------------------------------------
     def partition_path(self, table: str, day: DateLike) -> str:
-        return f"{self.root}/{table}/date={to_day(day).date().isoformat()}/{PART_FILE}"
+        return f"{self.root}/{_partition_key(table, _iso(to_day(day)))}"
 
     def partitions(
         self, table: str, start: DateLike | None = None, end: DateLike | None = None
@@ -113,24 +160,10 @@ class Lake:
         """Dates of the complete partitions of ``table`` in [start, end], ascending.
 
         A short bounded range on a local folder stats the candidate sessions' files instead of
-        walking the table, so an incremental day's cost does not grow with history. On S3 one
-        listing (1 request per 1,000 partitions) is cheaper than a HEAD per session.
+        walking the table; on S3 one LIST per calendar year in range returns only the keys in
+        range: the cost follows the range, not the length of history.
         """
-        lo = to_day(start) if start is not None else None
-        hi = to_day(end) if end is not None else None
-        if self._local and lo is not None and hi is not None and (hi - lo).days <= _PROBE_DAYS:
-            candidates = trading_days(lo, hi)
-            infos = self.fs.get_file_info([self.partition_path(table, d) for d in candidates])
-            return [d for d, i in zip(candidates, infos, strict=True) if i.is_file]
-        base = f"{self.root}/{table}"
-        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
-        days = []
-        for info in self.fs.get_file_info(selector):
-            match = _PARTITION_RE.search(info.path)
-            if match and info.type == pafs.FileType.File:
-                days.append(pd.Timestamp(match.group(1)))
-        days.sort()
-        return [d for d in days if (lo is None or d >= lo) and (hi is None or d <= hi)]
+        return [pd.Timestamp(d) for d in sorted(self._listing(table, start, end))]
 
     def write_partition(self, table: str, day: DateLike, df: pd.DataFrame) -> WriteOutcome:
         """Validate and write one day's rows as one partition (see module docstring)."""
@@ -146,7 +179,8 @@ class Lake:
         return next(o for o in WriteOutcome if report.count(o))
 
     def write_partitions(self, table: str, df: pd.DataFrame, progress: bool = False) -> WriteReport:
-        """Validate all rows first, then write one partition per date.
+        """Validate all rows first, then write one partition per date (independent partitions
+        in parallel, each still whole and atomic), then update each touched year's snapshot.
 
         Validating the whole frame before the first write means a bad row anywhere stops the
         step with nothing written.
@@ -162,33 +196,6 @@ class Lake:
             )
         return report
 
-    def _write_validated(self, table: str, frame: pd.DataFrame, progress: bool) -> WriteReport:
-        report = WriteReport(table)
-        if frame.empty:
-            return report
-        days, payloads = self._serialize_by_day(table, frame)
-        stored = set(self.partitions(table, days[0], days[-1]))
-        immutable = contracts.spec(table).immutable
-        bar = tqdm(
-            zip(days, payloads, strict=True),
-            total=len(days),
-            desc=table,
-            unit="day",
-            disable=None if progress else True,  # None: only on a terminal
-        )
-        for day, payload in bar:
-            path = self.partition_path(table, day)
-            existing = self._read_bytes_or_none(path) if day in stored else None
-            if existing is None or (existing != payload and not immutable):
-                self._atomic_put(path, payload)
-                report.add(WriteOutcome.WRITTEN, day)
-            elif existing == payload or _same_rows(existing, payload):
-                report.add(WriteOutcome.UNCHANGED, day)
-            else:
-                self._keep_rejected(table, day, payload)
-                report.add(WriteOutcome.CONFLICT, day)
-        return report
-
     def read(
         self,
         table: str,
@@ -199,50 +206,265 @@ class Lake:
         """Rows of ``table`` with start <= date <= end, contract-checked, sorted by key.
 
         ``columns`` projects (``date`` is always included). Only the partitions in range are
-        opened, so the cost follows the range, not the length of history.
+        listed, and a year with many of them is read from its snapshot where the snapshot
+        still matches them: the cost follows the number of years, not of days.
         """
-        days = self.partitions(table, start, end)
-        paths = [self.partition_path(table, d) for d in days]
+        listing = self._listing(table, start, end)
         if columns is not None:
             columns = ["date", *[c for c in columns if c != "date"]]
-        if not paths:
+        if not listing:
             return self._empty(table, columns)
-        dataset = ds.dataset(
-            paths,
-            format="parquet",
-            filesystem=self.fs,
-            partitioning=_HIVE_DATE,
-            partition_base_dir=f"{self.root}/{table}",
-        )
-        arrow = dataset.to_table(columns=columns)
-        frame = self._to_pandas(arrow)
+        frame = self._to_pandas(self._load(table, listing, columns))
         frame = self._order(frame)
         return contracts.validate(table, frame, columns=columns)
 
+    def compact(self, table: str) -> dict[str, int]:
+        """Check every year's snapshot of ``table`` against its partitions and rebuild those
+        that disagree or are missing (a lake written before snapshots existed, or partitions
+        changed by hand). Returns how many years were checked and rebuilt."""
+        years = self._years(table, None, None)
+        rebuilt = 0
+        for year in years:
+            state = self._year_state(table, year)
+            if state.listing and (
+                state.snapshot is None
+                or state.snapshot.current(state.listing) != state.listing.keys()
+                or state.snapshot.entries.keys() != state.listing.keys()
+            ):
+                self._update_snapshot(table, year, state, {})
+                rebuilt += 1
+        return {"years": len(years), "rebuilt": rebuilt}
+
     # -- objects (model artifacts, pointers) --------------------------------------------------
     def put_bytes(self, key: str, data: bytes) -> None:
-        self._atomic_put(f"{self.root}/{key}", data)
+        self.store.put(key, data)
 
     def get_bytes(self, key: str) -> bytes:
-        data = self._read_bytes_or_none(f"{self.root}/{key}")
-        if data is None:
+        found = self.store.get(key)
+        if found is None:
             raise FileNotFoundError(f"{self.uri}/{key} does not exist")
-        return data
+        return found[0]
 
     def exists(self, key: str) -> bool:
-        return self.fs.get_file_info(f"{self.root}/{key}").type == pafs.FileType.File
+        return self.store.exists(key)
 
     def list_dirs(self, prefix: str) -> list[str]:
         """Names of the immediate sub-folders of ``prefix`` (S3: common prefixes)."""
-        selector = pafs.FileSelector(f"{self.root}/{prefix}", allow_not_found=True)
-        infos = self.fs.get_file_info(selector)
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+        found = self.store.list_prefixes(f"{prefix.rstrip('/')}/", "/")
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in found)
 
-    # -- internals ----------------------------------------------------------------------------
+    # -- listing ------------------------------------------------------------------------------
+    def _years(self, table: str, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> list[int]:
+        """Calendar years to look at: the range's, or (unbounded) those holding partitions,
+        found with one LIST (S3 groups the keys by the text before the first "-")."""
+        if lo is not None and hi is not None:
+            return list(range(lo.year, hi.year + 1))
+        found = self.store.list_prefixes(f"{table}/date=", "-")
+        years = sorted(int(p[-5:-1]) for p in found if re.search(r"date=\d{4}-$", p))
+        return [y for y in years if (lo is None or y >= lo.year) and (hi is None or y <= hi.year)]
+
+    def _listing(self, table: str, start: DateLike | None, end: DateLike | None) -> dict[str, str]:
+        """ISO date -> partition tag, for the partitions of ``table`` in [start, end]."""
+        lo = to_day(start) if start is not None else None
+        hi = to_day(end) if end is not None else None
+        if lo is not None and hi is not None and hi < lo:
+            return {}
+        local = isinstance(self.store, LocalStore)
+        if local and lo is not None and hi is not None and (hi - lo).days <= _PROBE_DAYS:
+            days = [_iso(d) for d in trading_days(lo, hi)]
+            infos = self.store.stat([_partition_key(table, d) for d in days])  # type: ignore[attr-defined]
+            return {d: i.tag for d, i in zip(days, infos, strict=True) if i is not None}
+        after = f"{table}/date={_iso(lo)}" if lo is not None else None
+        until = f"{table}/date={_iso(hi)}/~" if hi is not None else None
+        if local:  # one walk of the table's folder
+            infos = self.store.list(f"{table}/date=", after, until)
+        else:  # one LIST per year with sessions in range, side by side; each returns only
+            # the keys in range
+            years = [y for y in self._years(table, lo, hi) if _has_sessions(y, lo, hi)]
+            chunks = self.store.map(
+                lambda y: self.store.list(f"{table}/date={y}-", after, until), years
+            )
+            infos = list(itertools.chain.from_iterable(chunks))
+        return _partition_tags(infos)
+
+    # -- reading ------------------------------------------------------------------------------
+    def _load(self, table: str, listing: dict[str, str], columns: list[str] | None) -> pa.Table:
+        """The rows of the listed partitions: from each year's snapshot where it holds the
+        listed version, else from the partition itself."""
+        by_year: dict[int, list[str]] = defaultdict(list)
+        for day in listing:
+            by_year[int(day[:4])].append(day)
+        many = [y for y, days in by_year.items() if len(days) >= SNAPSHOT_MIN_DAYS]
+        snapshots = dict(
+            zip(
+                many, self.store.map(lambda y: self._snapshot(table, y, columns), many), strict=True
+            )
+        )
+        pieces, single = [], []
+        for year, days in sorted(by_year.items()):
+            snapshot = snapshots.get(year)
+            wanted = {d: listing[d] for d in days}
+            good = snapshot.current(wanted) if snapshot is not None else set()
+            if good:
+                pieces.append(snapshot.select(good))  # type: ignore[union-attr]
+            stale = [d for d in days if d not in good]
+            if snapshot is not None and stale:
+                log.info(
+                    "%s %d: the snapshot does not hold %d of %d partitions as stored "
+                    "(written since, or changed): reading those one by one",
+                    table,
+                    year,
+                    len(stale),
+                    len(days),
+                )
+            single += stale
+        read = self.store.map(lambda d: self._read_partition(table, d, columns), single)
+        pieces += [known.rows for known in read if known is not None]
+        if len(pieces) == 1:
+            return pieces[0]
+        return pa.concat_tables(
+            [p.replace_schema_metadata(pieces[0].schema.metadata) for p in pieces],
+            promote_options="default",
+        )
+
+    def _snapshot(self, table: str, year: int, columns: list[str] | None = None) -> Snapshot | None:
+        found = self.store.get(snapshot_key(table, year))
+        if found is None:
+            return None
+        try:
+            return Snapshot.parse(table, year, found[0], found[1], columns)
+        except (ValueError, pa.ArrowException) as exc:  # unreadable: as if absent, rebuilt later
+            log.warning("%s: ignoring %s: %s", self.uri, snapshot_key(table, year), exc)
+            return None
+
+    def _read_partition(
+        self, table: str, day: str, columns: list[str] | None = None
+    ) -> _Known | None:
+        """One partition's rows (``date`` added) and version; None if it vanished since
+        it was listed."""
+        found = self.store.get(_partition_key(table, day))
+        if found is None:
+            return None
+        data, tag = found
+        return _Known(day, _rows(data, day, columns), Entry(tag, content_hash(data)))
+
+    # -- writing ------------------------------------------------------------------------------
+    def _write_validated(self, table: str, frame: pd.DataFrame, progress: bool) -> WriteReport:
+        report = WriteReport(table)
+        if frame.empty:
+            return report
+        days, payloads, rows = self._serialize_by_day(table, frame)
+        years = sorted({int(d[:4]) for d in days})
+        states = dict(
+            zip(years, self.store.map(lambda y: self._year_state(table, y), years), strict=True)
+        )
+        immutable = contracts.spec(table).immutable
+        known: dict[int, dict[str, _Known]] = defaultdict(dict)
+        outcome: dict[str, WriteOutcome] = {}
+        to_put: list[str] = []
+        to_compare: list[str] = []
+        by_day = dict(zip(days, zip(payloads, rows, strict=True), strict=True))
+        for day in days:
+            payload, _ = by_day[day]
+            state = states[int(day[:4])]
+            stored_tag = state.listing.get(day)
+            entry = state.snapshot.entries.get(day) if state.snapshot is not None else None
+            if stored_tag is None:
+                to_put.append(day)
+            elif entry is not None and entry.tag == stored_tag:  # we know what is stored
+                if entry.sha == content_hash(payload):
+                    outcome[day] = WriteOutcome.UNCHANGED
+                elif immutable:
+                    to_compare.append(day)  # same rows in other bytes, or a conflict
+                else:
+                    to_put.append(day)
+            else:
+                to_compare.append(day)
+        for day, stored in zip(
+            to_compare,
+            self.store.map(lambda d: self.store.get(_partition_key(table, d)), to_compare),
+            strict=True,
+        ):
+            payload, new_rows = by_day[day]
+            if stored is None or (stored[0] != payload and not immutable):
+                to_put.append(day)
+                continue
+            existing, tag = stored
+            if existing == payload or _same_rows(existing, payload):
+                outcome[day] = WriteOutcome.UNCHANGED
+                known[int(day[:4])][day] = _Known(day, new_rows, Entry(tag, content_hash(existing)))
+            else:
+                self._keep_rejected(table, day, payload)
+                outcome[day] = WriteOutcome.CONFLICT
+                known[int(day[:4])][day] = _Known(
+                    day, _rows(existing, day), Entry(tag, content_hash(existing))
+                )
+        with tqdm(
+            total=len(days), desc=table, unit="day", disable=None if progress else True
+        ) as bar:  # None: only on a terminal
+            bar.update(len(days) - len(to_put))
+
+            def put(day: str) -> str:
+                tag = self.store.put(_partition_key(table, day), by_day[day][0])
+                bar.update(1)
+                return tag
+
+            for day, tag in zip(to_put, self.store.map(put, to_put), strict=True):
+                outcome[day] = WriteOutcome.WRITTEN
+                payload, new_rows = by_day[day]
+                known[int(day[:4])][day] = _Known(day, new_rows, Entry(tag, content_hash(payload)))
+        self.store.map(lambda y: self._update_snapshot(table, y, states[y], known[y]), years)
+        for day in days:
+            report.add(outcome[day], pd.Timestamp(day))
+        return report
+
+    def _year_state(self, table: str, year: int) -> _Year:
+        """The year's snapshot, then (strictly after) its listing: every entry the snapshot
+        got from a partition write is then in the listing, unless replaced since."""
+        snapshot = self._snapshot(table, year)
+        infos = self.store.list(f"{table}/date={year}-")
+        return _Year(snapshot, _partition_tags(infos))
+
+    def _update_snapshot(
+        self, table: str, year: int, state: _Year, known: dict[str, _Known]
+    ) -> None:
+        """Replace the year's snapshot by one matching its partitions (see core.snapshots).
+
+        ``known``: partitions this writer holds the rows of, as they are now (its writes may
+        be newer than ``state.listing``). Conditional on the snapshot read in ``state``: when
+        another writer replaced it meanwhile, read both again and merge again."""
+        current = {**state.listing, **{d: k.entry.tag for d, k in known.items()}}
+        for _ in range(_SNAPSHOT_ATTEMPTS):
+            base = state.snapshot
+            added = {
+                d: (k.rows, k.entry) for d, k in known.items() if current.get(d) == k.entry.tag
+            }
+            keep = (base.current(current) if base is not None else set()) - added.keys()
+            missing = [d for d in current if d not in keep and d not in added]
+            for found in self.store.map(lambda d: self._read_partition(table, d), missing):
+                if found is not None:
+                    added[found.day] = (found.rows, found.entry)
+            if not keep and not added:
+                return
+            fresh = merged(table, year, base, keep, added)
+            expected = base.tag if base is not None and base.tag is not None else ABSENT
+            try:
+                self.store.put(snapshot_key(table, year), fresh.to_bytes(), if_tag=expected)
+                return
+            except PreconditionFailed:
+                state = self._year_state(table, year)
+                current = state.listing
+        raise RuntimeError(
+            f"{table} {year}: the snapshot kept changing under {_SNAPSHOT_ATTEMPTS} attempts "
+            "to update it; the partitions are written, the next write or `volcast compact` "
+            "rebuilds it"
+        )
+
     def _serialize_by_day(
         self, table: str, frame: pd.DataFrame
-    ) -> tuple[list[pd.Timestamp], list[bytes]]:
-        """One Parquet payload per date; a single pandas->arrow conversion for all of them."""
+    ) -> tuple[list[str], list[bytes], list[pa.Table]]:
+        """Per date: its ISO date, its Parquet payload and its rows (with ``date``, for the
+        snapshot); a single pandas->arrow conversion for all of them."""
         keys = ["date", "symbol"] if "symbol" in frame.columns else ["date"]
         ordered = self._order(frame).sort_values(keys, kind="stable", ignore_index=True)
         body = ordered.drop(columns="date")
@@ -250,53 +472,21 @@ class Lake:
             body, schema=contracts.arrow_schema(table, body), preserve_index=False
         )
         dates = ordered["date"].to_numpy()
+        dated = arrow.append_column("date", date_array(dates))
         cuts = [0, *(np.flatnonzero(dates[1:] != dates[:-1]) + 1), len(dates)]
-        days, payloads = [], []
+        days, payloads, rows = [], [], []
         for lo, hi in itertools.pairwise(cuts):
             buffer = io.BytesIO()
             pq.write_table(arrow.slice(lo, hi - lo), buffer, compression="zstd")
-            days.append(pd.Timestamp(dates[lo]))
+            days.append(_iso(pd.Timestamp(dates[lo])))
             payloads.append(buffer.getvalue())
-        return days, payloads
+            rows.append(dated.slice(lo, hi - lo))
+        return days, payloads, rows
 
-    def _keep_rejected(self, table: str, day: pd.Timestamp, payload: bytes) -> None:
+    def _keep_rejected(self, table: str, day: str, payload: bytes) -> None:
         digest = hashlib.sha256(payload).hexdigest()[:16]
-        key = f"_rejected/{table}/date={day.date().isoformat()}/{digest}.parquet"
+        key = f"_rejected/{table}/date={day}/{digest}.parquet"
         self.put_bytes(key, payload)
-
-    def _atomic_put(self, path: str, data: bytes) -> None:
-        parent = path.rsplit("/", 1)[0]
-        if self._local:
-            self.fs.create_dir(parent, recursive=True)
-            tmp = f"{parent}/.{path.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
-            try:
-                with self.fs.open_output_stream(tmp) as out:
-                    out.write(data)
-                self._replace(tmp, path)
-            except BaseException:
-                if self.fs.get_file_info(tmp).is_file:
-                    self.fs.delete_file(tmp)
-                raise
-        else:
-            # pyarrow uploads through S3 multipart (seen against moto); S3 makes the object
-            # visible only when the upload completes at close: whole, or not at all.
-            with self.fs.open_output_stream(path) as out:
-                out.write(data)
-
-    def _replace(self, src: str, dest: str) -> None:
-        """Rename into place: atomic on POSIX, so readers see the old file or the new one."""
-        self.fs.move(src, dest)
-
-    def _read_bytes_or_none(self, path: str) -> bytes | None:
-        try:
-            with self.fs.open_input_stream(path) as src:
-                return src.read()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:  # pyarrow's S3 "Path does not exist" is an OSError
-            if "does not exist" in str(exc) or "NoSuchKey" in str(exc):
-                return None
-            raise
 
     @staticmethod
     def _to_pandas(arrow: pa.Table) -> pd.DataFrame:
@@ -326,6 +516,37 @@ class Lake:
         if "symbol" in frame.columns:
             frame["symbol"] = frame["symbol"].astype(object)
         return frame
+
+
+def _iso(day: pd.Timestamp) -> str:
+    return day.date().isoformat()
+
+
+def _partition_key(table: str, day: str) -> str:
+    return f"{table}/date={day}/{PART_FILE}"
+
+
+def _has_sessions(year: int, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> bool:
+    """Whether [lo, hi] holds an XNYS session of ``year`` (partitions exist only for those)."""
+    first, last = pd.Timestamp(year, 1, 1), pd.Timestamp(year, 12, 31)
+    return not trading_days(max(first, lo) if lo else first, min(last, hi) if hi else last).empty
+
+
+def _partition_tags(infos: Iterable[ObjectInfo]) -> dict[str, str]:
+    """ISO date -> tag of the partition files among ``infos`` (other keys are ignored)."""
+    out = {}
+    for info in infos:
+        match = _PARTITION_RE.search(info.key)
+        if match:
+            out[match.group(1)] = info.tag
+    return dict(sorted(out.items()))
+
+
+def _rows(data: bytes, day: str, columns: list[str] | None = None) -> pa.Table:
+    """A partition's rows with its ``date`` column added (last, as in a snapshot)."""
+    wanted = None if columns is None else [c for c in columns if c != "date"]
+    table = pq.read_table(pa.BufferReader(data), columns=wanted)
+    return table.append_column("date", date_array([day] * table.num_rows))
 
 
 def _same_rows(a: bytes, b: bytes) -> bool:

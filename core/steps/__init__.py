@@ -8,6 +8,7 @@ from core.steps.context import Context, IngestError, NoModelError, StaleDataErro
 from core.steps.data import (
     backfill,
     check_complete,
+    compact,
     curate_market,
     features,
     ingest,
@@ -37,6 +38,7 @@ __all__ = [
     "backfill",
     "canary_check",
     "check_complete",
+    "compact",
     "curate_market",
     "daily",
     "evaluate",

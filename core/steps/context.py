@@ -61,6 +61,7 @@ def step_summary(step: str, days: pd.DatetimeIndex, *reports: WriteReport, **ext
 
 def lake_source(ctx: Context) -> dict:
     """Which source filled this lake ({} when empty): shown wherever forecasts are shown."""
-    if not ctx.lake.exists(SOURCE_MARKER):
+    try:
+        return json.loads(ctx.lake.get_bytes(SOURCE_MARKER))  # one GET, no HEAD first
+    except FileNotFoundError:
         return {}
-    return json.loads(ctx.lake.get_bytes(SOURCE_MARKER))

@@ -87,7 +87,7 @@ def test_crash_mid_write_leaves_previous_state(lake: Lake, monkeypatch) -> None:
     def crash(src: str, dest: str) -> None:  # the process dies after the temp file, before rename
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(lake, "_replace", crash)
+    monkeypatch.setattr(lake.store, "_replace", crash)
     with pytest.raises(KeyboardInterrupt):
         lake.write_partitions(contracts.LABELS, labels.assign(rv_5d=0.9))
     with pytest.raises(KeyboardInterrupt):
