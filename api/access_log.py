@@ -8,13 +8,14 @@ logs. Route is the matched route's path template (or "unmatched"), never the raw
 
 from __future__ import annotations
 
-import json
+import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from pydantic_core import to_json
 
 from core.monitoring import emf_record
 
@@ -92,7 +93,10 @@ class AccessLogMiddleware:
                 path=scope["path"],
                 client=client[0] if client else None,
             )
-            self.emit(json.dumps(record, separators=(",", ":")))
+            # pydantic-core's encoder (FastAPI's own dependency): the same compact JSON as
+            # json.dumps(record, separators=(",", ":")) for these values at ~1/4 of the cost,
+            # except that non-ASCII text stays UTF-8 instead of \u escapes.
+            self.emit(to_json(record).decode())
 
 
 def _request_id(scope: Scope) -> bytes:
@@ -100,4 +104,4 @@ def _request_id(scope: Scope) -> bytes:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER and _CLIENT_REQUEST_ID.match(value):
             return value
-    return uuid.uuid4().hex.encode()
+    return os.urandom(16).hex().encode()  # 128 random bits, as hex (uuid4's object costs 5x)

@@ -24,12 +24,13 @@ import anyio
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 
 from api.access_log import AccessLogMiddleware
+from api.request_body import PREDICT_BODY_OPENAPI, document_request_models, predict_request
 from api.schemas import (
     ErrorMessage,
     HealthResponse,
-    PredictRequest,
     PredictResponse,
     VersionResponse,
 )
@@ -48,6 +49,15 @@ from core.serving import (
 )
 
 log = logging.getLogger(__name__)
+
+#: volcast's metrics are its EMF log lines (api/access_log.py); FastAPI's OpenTelemetry
+#: instrumentation (on by default) would only add per-request provider checks and spans.
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorMessage, "description": "No features for that date."},
@@ -89,13 +99,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="SPY 5-day realized-volatility forecasts with SHAP drivers.",
         version=metadata.version("volcast"),
         lifespan=lifespan,
+        telemetry=NO_TELEMETRY,
     )
     app.add_middleware(AccessLogMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
 
-    @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
-    async def predict(request: PredictRequest) -> Response:
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=_ERRORS,
+        openapi_extra=PREDICT_BODY_OPENAPI,
+    )
+    async def predict(http: Request) -> Response:
         """Forecast for a date (a lookup) or for a posted feature vector (SHAP per request)."""
+        request = await predict_request(http)  # a PredictRequest, or a 422
         state: ServingState = app.state.holder.state  # one snapshot for the whole request
         try:
             model = state.require_model()
@@ -114,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, str(exc)) from None
         except FeatureVectorError as exc:
             raise RequestValidationError(_feature_errors(exc)) from None
-        return _response(forecast, request.top_k)
+        return Response(encoded(forecast, request.top_k), media_type="application/json")
 
     async def _score(model: ServingModel, row: Any, day: Any, k: int) -> Forecast:
         vol, drivers = await app.state.scorer.score(model, row, k)
@@ -143,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             model_features=list(model.names) if model else [],
         )
 
+    document_request_models(app)
     return app
 
 
@@ -154,18 +172,38 @@ def _scorer_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _response(forecast: Forecast, top_k: int) -> Response:
-    """The PredictResponse as JSON bytes, serialized once by pydantic. Returned as a Response,
-    FastAPI does not validate it a second time: it is built here from typed core objects."""
-    body = PredictResponse.model_construct(
-        as_of=forecast.as_of,
-        rv_5d_hat=forecast.rv_5d_hat,
-        top_drivers=forecast.top_drivers[:top_k],
-        model_version=forecast.model_version,
-        regime=None,
-        regime_prob=None,
+def encoded(forecast: Forecast, top_k: int) -> bytes:
+    """The PredictResponse as JSON bytes, serialized by pydantic (no second validation: it is
+    built from typed core objects). A dated forecast does not change while its snapshot lives,
+    so its bytes are kept per (forecast, top_k): a repeated date costs a dict lookup."""
+    if forecast.as_of is not None:
+        key = (id(forecast), top_k)
+        kept = _ENCODED.get(key)
+        if kept is not None and kept[0] is forecast:  # the id of a live object is unique
+            return kept[1]
+    body = (
+        PredictResponse.model_construct(
+            as_of=forecast.as_of,
+            rv_5d_hat=forecast.rv_5d_hat,
+            top_drivers=forecast.top_drivers[:top_k],
+            model_version=forecast.model_version,
+            regime=None,
+            regime_prob=None,
+        )
+        .model_dump_json()
+        .encode()
     )
-    return Response(body.model_dump_json(), media_type="application/json")
+    if forecast.as_of is not None:
+        if len(_ENCODED) >= _ENCODED_LIMIT:
+            _ENCODED.clear()  # a new snapshot's forecasts replace the old ones'
+        _ENCODED[key] = (forecast, body)
+    return body
+
+
+#: (id(forecast), top_k) -> (the forecast, kept alive so its id stays its own; its JSON body).
+#: Touched on the event loop only.
+_ENCODED: dict[tuple[int, int], tuple[Forecast, bytes]] = {}
+_ENCODED_LIMIT = 20_000
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

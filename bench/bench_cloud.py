@@ -83,6 +83,7 @@ def s3_stack(work: Path) -> Iterator[tuple[str, Control, str]]:
     default SSE-KMS under a new key. Yields (bucket, proxy, moto URL)."""
     import boto3
 
+    os.environ.update(AWS_ENV)  # dummy keys and region for the clients that set up the bucket
     moto_port = free_port()
     logs = (work / "moto.log").open("wb")
     moto = subprocess.Popen(
@@ -160,6 +161,7 @@ class Runner:
         if done.returncode != 0:
             raise RuntimeError(f"volcast {' '.join(args)} failed:\n{done.stderr[-4000:]}")
         figures["command"] = "volcast " + " ".join(a for a in args if "/" not in a)
+        _progress(figures)
         figures["stdout"] = done.stdout
         return figures
 
@@ -218,7 +220,19 @@ class Runner:
                     os.killpg(server.pid, signal.SIGKILL)
                     server.wait()
         figures["loadavg_after"] = loadavg()
+        _progress({"command": "api cold start", **figures})
         return figures
+
+
+def _progress(figures: dict[str, Any]) -> None:
+    """One line per finished step on stderr, so a long run shows where it is."""
+    requests = figures.get("s3", {}).get("total")
+    print(
+        f"bench_cloud: {figures.get('command')}: {figures.get('wall_s')} s, "
+        f"{figures.get('cpu_s')} s CPU, {requests} requests",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _healthy(url: str) -> bool:
