@@ -210,6 +210,7 @@ class Runner:
                     time.sleep(HEALTH_POLL_S)
                 figures["wall_s"] = round(time.perf_counter() - started, 3)
                 figures["cpu_s"] = round(_process_tree_cpu_s(server.pid), 3)
+                figures["rss_mb"] = round(_process_tree_rss_mb(server.pid), 1)
                 if self.proxy is not None:
                     figures["s3"] = self.proxy.stats()
             finally:
@@ -264,6 +265,22 @@ def _process_tree_cpu_s(pid: int) -> float:
     return total
 
 
+def _process_tree_rss_mb(pid: int) -> float:
+    """Resident memory (MiB) of a process and all its descendants, from /proc."""
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        stack.extend(int(c) for c in children)
+    return total
+
+
 def run_delay(
     runner: Runner,
     delay_ms: float,
@@ -311,6 +328,7 @@ def run_delay(
             "runs": starts,
             "wall": Timing.of([s["wall_s"] for s in starts]).to_dict(),
             "cpu": Timing.of([s["cpu_s"] for s in starts]).to_dict(),
+            "rss_mb_max": max(s["rss_mb"] for s in starts),
         }
     for step in ("full_backfill", "month_backfill", "daily", "train"):
         if step in out:
