@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from core import contracts
 from core.calendar import latest_trading_day, trading_days
-from core.steps.context import Context
+
+if TYPE_CHECKING:  # importing core.steps pulls in every step (matplotlib too): ~1 s of the
+    # API's start-up, which only needs emf_record
+    from core.steps.context import Context
 
 NAMESPACE = "Volcast"
 
