@@ -3,7 +3,7 @@
 The daily partitions (``<table>/date=YYYY-MM-DD/part-0.parquet``) stay the source of truth. A
 snapshot ``<table>/_snapshots/<YYYY>.snapshot`` holds a copy of one year's rows (a Parquet
 file with the ``date`` column added) and, in its metadata, the version of each partition the
-rows came from: the partition's store tag (S3 ETag and size; inode, mtime and size on a folder)
+rows came from: the partition's store tag (S3 ETag and size; mtime and size on a folder)
 and the sha256 of its bytes. Both the rows and the tag of a date come from the same write or
 the same read, so a snapshot row is exactly the partition version whose tag it carries.
 

@@ -2,7 +2,7 @@
 
 Objects are named by keys relative to the lake root (``features_daily/date=.../part-0.parquet``).
 Every stored object carries a *tag* that changes whenever the object is replaced: on S3 its
-ETag and size, on a folder its inode, mtime (ns) and size. A read returns the bytes together
+ETag and size, on a folder its mtime (ns) and size. A read returns the bytes together
 with the tag of exactly the version it read, a write returns the tag of what it wrote, and a
 listing returns each object's tag: so what was built from reads can be checked against a later
 listing without reading again (core.snapshots relies on this).
@@ -224,7 +224,7 @@ class LocalStore(ObjectStore):
                 with open(tmp, "wb") as out:
                     out.write(data)
                     out.flush()
-                    # The temp file becomes the object: its inode, mtime and size are the tag.
+                    # The temp file becomes the object: its mtime and size are the tag.
                     tag = _local_info(key, os.fstat(out.fileno())).tag
                 self._replace(tmp, path)
             except BaseException:
@@ -251,7 +251,9 @@ class LocalStore(ObjectStore):
 
 
 def _local_info(key: str, st: os.stat_result) -> ObjectInfo:
-    return ObjectInfo(key, st.st_size, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}")
+    """A file's tag: its mtime (ns) and size, the change test of rsync and make. A copy that keeps
+    mtimes (``cp -p``, shutil.copytree) keeps its tags; a rewrite gets a new mtime."""
+    return ObjectInfo(key, st.st_size, f"{st.st_mtime_ns}-{st.st_size}")
 
 
 class S3Store(ObjectStore):
