@@ -35,7 +35,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from api.main import NO_TELEMETRY
-from bench.common import Timing, emit, loadavg, machine, nproc
+from bench.common import Timing, emit, loadavg, machine, nproc, process_tree_cpu_s
 from core import contracts
 from core.lake import Lake
 from core.models.registry import ModelRegistry
@@ -159,22 +159,6 @@ def shap_cost(prepared: PreparedLake) -> dict[str, Any]:
     }
 
 
-def _process_tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process and all its descendants, from /proc."""
-    total, stack = 0.0, [pid]
-    tick = os.sysconf("SC_CLK_TCK")
-    while stack:
-        current = stack.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        stack.extend(int(c) for c in children)
-    return total
-
-
 def load(url: str, bodies: list[dict], clients: int, seconds: float, work: Path, rate: int = 0):
     """One closed-loop (or paced, wrk only) run; requests/s and latency percentiles."""
     payloads = work / "bodies.json"
@@ -238,9 +222,9 @@ def bench_app(app: str, prepared: PreparedLake, bodies: dict, seconds: float, wo
         for kind in ("dated", "posted"):
             load(url, bodies[kind], 10, 2, work)  # warm-up: caches, connections
             for clients in CLIENTS:
-                cpu_before = _process_tree_cpu_s(server.pid)
+                cpu_before = process_tree_cpu_s(server.pid)
                 run = load(url, bodies[kind], clients, seconds, work)
-                cpu = _process_tree_cpu_s(server.pid) - cpu_before
+                cpu = process_tree_cpu_s(server.pid) - cpu_before
                 run["server_cpu_ms_per_request"] = (
                     round(1000 * cpu / run["requests"], 3) if run["requests"] else None
                 )

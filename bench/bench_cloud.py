@@ -42,7 +42,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, Timing, emit, loadavg, machine, market_dir
+from bench.common import (
+    REPO,
+    Timing,
+    emit,
+    loadavg,
+    machine,
+    market_dir,
+    process_tree_cpu_s,
+    process_tree_rss_mb,
+)
 from bench.latency_proxy import Control, spawn
 from loadtest.run import free_port
 
@@ -209,8 +218,8 @@ class Runner:
                         raise TimeoutError("the API did not become healthy")
                     time.sleep(HEALTH_POLL_S)
                 figures["wall_s"] = round(time.perf_counter() - started, 3)
-                figures["cpu_s"] = round(_process_tree_cpu_s(server.pid), 3)
-                figures["rss_mb"] = round(_process_tree_rss_mb(server.pid), 1)
+                figures["cpu_s"] = round(process_tree_cpu_s(server.pid), 3)
+                figures["rss_mb"] = round(process_tree_rss_mb(server.pid), 1)
                 if self.proxy is not None:
                     figures["s3"] = self.proxy.stats()
             finally:
@@ -247,38 +256,6 @@ def _healthy(url: str) -> bool:
 def _children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def _process_tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process and all its descendants, from /proc."""
-    total, stack = 0.0, [pid]
-    tick = os.sysconf("SC_CLK_TCK")
-    while stack:
-        current = stack.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        stack.extend(int(c) for c in children)
-    return total
-
-
-def _process_tree_rss_mb(pid: int) -> float:
-    """Resident memory (MiB) of a process and all its descendants, from /proc."""
-    total, stack = 0.0, [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        stack.extend(int(c) for c in children)
-    return total
 
 
 def run_delay(
