@@ -269,15 +269,16 @@ class Lake:
         hi = to_day(end) if end is not None else None
         if lo is not None and hi is not None and hi < lo:
             return {}
-        local = isinstance(self.store, LocalStore)
-        if local and lo is not None and hi is not None and (hi - lo).days <= _PROBE_DAYS:
+        store = self.store
+        short = lo is not None and hi is not None and (hi - lo).days <= _PROBE_DAYS
+        if isinstance(store, LocalStore) and short:
             days = [_iso(d) for d in trading_days(lo, hi)]
-            infos = self.store.stat([_partition_key(table, d) for d in days])  # type: ignore[attr-defined]
-            return {d: i.tag for d, i in zip(days, infos, strict=True) if i is not None}
+            stats = store.stat([_partition_key(table, d) for d in days])
+            return {d: i.tag for d, i in zip(days, stats, strict=True) if i is not None}
         after = f"{table}/date={_iso(lo)}" if lo is not None else None
         until = f"{table}/date={_iso(hi)}/~" if hi is not None else None
-        if local:  # one walk of the table's folder
-            infos = self.store.list(f"{table}/date=", after, until)
+        if isinstance(store, LocalStore):  # one walk of the table's folder
+            infos = store.list(f"{table}/date=", after, until)
         else:  # one LIST per year with sessions in range, side by side; each returns only
             # the keys in range
             years = [y for y in self._years(table, lo, hi) if _has_sessions(y, lo, hi)]
@@ -305,8 +306,8 @@ class Lake:
             snapshot = snapshots.get(year)
             wanted = {d: listing[d] for d in days}
             good = snapshot.current(wanted) if snapshot is not None else set()
-            if good:
-                pieces.append(snapshot.select(good))  # type: ignore[union-attr]
+            if snapshot is not None and good:
+                pieces.append(snapshot.select(good))
             stale = [d for d in days if d not in good]
             if snapshot is not None and stale:
                 log.info(
@@ -320,11 +321,9 @@ class Lake:
             single += stale
         read = self.store.map(lambda d: self._read_partition(table, d, columns), single)
         pieces += [known.rows for known in read if known is not None]
-        if len(pieces) == 1:
-            return pieces[0]
+        # Without writer metadata (pandas', a snapshot's): the rows alone, whatever their source.
         return pa.concat_tables(
-            [p.replace_schema_metadata(pieces[0].schema.metadata) for p in pieces],
-            promote_options="default",
+            [p.replace_schema_metadata(None) for p in pieces], promote_options="default"
         )
 
     def _snapshot(self, table: str, year: int, columns: list[str] | None = None) -> Snapshot | None:
