@@ -9,8 +9,8 @@ listing without reading again (core.snapshots relies on this).
 
 Requests per call on S3: ``get`` one GET (no HEAD: the size comes with the body), ``put`` one
 PUT (never a multipart upload: lake objects are small), ``list`` one LIST per 1,000 keys,
-``exists`` one HEAD. Calls may run on many threads at once (``map`` bounds how many); boto3
-clients are thread-safe, and the client keeps a connection per thread.
+``exists`` one HEAD. Calls may run on many threads at once (``map`` bounds how many): a boto3
+client is thread-safe, and its connection pool keeps S3_CONCURRENCY connections alive.
 
 A conditional put (``if_tag``) replaces an object only if it still has the tag the caller
 read (or, with ``ABSENT``, only if it does not exist yet): S3's If-Match / If-None-Match, and
