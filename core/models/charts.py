@@ -1,17 +1,28 @@
-"""PNG charts for the training report (matplotlib, headless Agg backend)."""
+"""PNG charts for the training report (matplotlib, headless Agg backend).
+
+matplotlib is imported by the first chart, not with this module: core.steps imports it, and
+every `volcast` command would otherwise pay ~0.5 s of CPU for pyplot (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: training runs in containers without a display
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+
+@cache
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: training runs in containers without a display
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_forecasts(
@@ -25,6 +36,7 @@ def plot_forecasts(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     dates = pd.to_datetime(predictions["date"])
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(11, 4.5), dpi=100)
     ax.plot(dates, 100 * predictions[label], color="0.6", lw=0.7, label=f"realized {label}")
     for name in models:
@@ -55,6 +67,7 @@ def plot_importance(
     order = np.argsort(values)[::-1][:top][::-1]
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(order) + 1.2), dpi=100)
     ax.barh([names[i] for i in order], values[order], color="tab:blue")
     ax.set_xlabel("mean |SHAP| on log variance")
