@@ -18,13 +18,15 @@ Guarantees:
   the date's partition is the version the snapshot copied; others are read one by one.
 
 Cost on S3 (requests; independent ones run in parallel, up to core.store.S3_CONCURRENCY):
-- ``read`` of a range: one LIST per calendar year in range (only the keys in range come back),
+- a range of at most PROBE_SESSIONS sessions (a day's step, the serving poll) is read with one
+  GET per session (absent partitions answer 404) and checked with one HEAD per session: no LIST.
+- a longer range: one LIST per 1,000 partitions in range (only the keys in range come back),
   then one GET per year's snapshot where a year has >= SNAPSHOT_MIN_DAYS dates in range, else
-  one GET per partition; an unbounded read first finds the years with one LIST. Full history
-  (~20 years): ~40 requests per table instead of ~3 per partition.
-- ``write_partitions``: per year touched, one GET (its snapshot) and one LIST (its partitions),
-  one PUT per new or changed partition, one conditional PUT of the snapshot.
-- ``partitions`` of a range: the LISTs of ``read`` only.
+  one GET per partition. Full history (~20 years): ~25 requests per table instead of ~3 per
+  partition.
+- ``write_partitions``: per year touched, one GET (its snapshot), then a HEAD per written day
+  (at most PROBE_SESSIONS of them) or one LIST of the year, one PUT per new or changed
+  partition, one conditional PUT of the snapshot.
 """
 
 from __future__ import annotations
@@ -53,15 +55,17 @@ from tqdm import tqdm
 from core import contracts
 from core.calendar import DateLike, to_day, trading_days
 from core.snapshots import Entry, Snapshot, content_hash, date_array, merged, snapshot_key
-from core.store import ABSENT, LocalStore, ObjectInfo, PreconditionFailed, S3Store, store_for
+from core.store import ABSENT, ObjectInfo, PreconditionFailed, S3Store, store_for
 
 log = logging.getLogger(__name__)
 
 PART_FILE = "part-0.parquet"
 _PARTITION_RE = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/" + re.escape(PART_FILE) + "$")
-_PROBE_DAYS = 550  # calendar days (~380 sessions): covers the features lookback
-#: A year with fewer dates than this in a read range is read partition by partition: as few
-#: requests, all in parallel, and no bytes of the other dates (the serving poll's new day).
+#: A range of at most this many sessions is read and checked key by key (a GET or HEAD per
+#: session, side by side) instead of listed: what a day's step and the serving poll touch.
+PROBE_SESSIONS: Final = 16
+#: A year with fewer dates than this in a longer read range is read partition by partition: as
+#: few requests, all in parallel, and no bytes of the other dates.
 SNAPSHOT_MIN_DAYS: Final = 8
 #: Conditional snapshot updates that lost a race, re-read and merged again, before giving up.
 _SNAPSHOT_ATTEMPTS: Final = 8
@@ -118,10 +122,21 @@ def filesystem_for(uri: str, endpoint_url: str | None = None) -> tuple[pafs.File
 
 @dataclass
 class _Year:
-    """One year of a table as a writer sees it: its snapshot (read first) and its listing."""
+    """One year of a table as a writer sees it: its snapshot (read first), then the tags of
+    its partitions (ISO date -> tag) among ``checked`` dates (None: the whole year, listed)."""
 
     snapshot: Snapshot | None
-    listing: dict[str, str]  # ISO date -> partition tag
+    listing: dict[str, str]
+    checked: set[str] | None = None
+
+    def entry_holds(self, day: str, entry: Entry, current: dict[str, str]) -> bool:
+        """Whether a snapshot entry may be kept: its partition is still that version, or (a
+        date this writer did not check) nothing says otherwise. Readers check every entry
+        against their own listing before using it, so an unchecked one is never served stale;
+        the next write that lists the year, or `compact`, repairs it."""
+        if self.checked is not None and day not in self.checked:
+            return True
+        return current.get(day) == entry.tag
 
 
 @dataclass
@@ -159,11 +174,16 @@ class Lake:
     ) -> list[pd.Timestamp]:
         """Dates of the complete partitions of ``table`` in [start, end], ascending.
 
-        A short bounded range on a local folder stats the candidate sessions' files instead of
-        walking the table; on S3 one LIST per calendar year in range returns only the keys in
-        range: the cost follows the range, not the length of history.
+        A range of at most PROBE_SESSIONS sessions is checked key by key (a stat or HEAD per
+        session); a longer one listed from ``start`` on (one LIST per 1,000 keys in range): the
+        cost follows the range, not the length of history.
         """
-        return [pd.Timestamp(d) for d in sorted(self._listing(table, start, end))]
+        lo, hi = _bounds(start, end)
+        days = _sessions(lo, hi)
+        if days is not None and len(days) <= PROBE_SESSIONS:
+            found = self.store.stat([_partition_key(table, d) for d in days])
+            return [pd.Timestamp(d) for d, info in zip(days, found, strict=True) if info]
+        return [pd.Timestamp(d) for d in self._listing(table, lo, hi, days)]
 
     def write_partition(self, table: str, day: DateLike, df: pd.DataFrame) -> WriteOutcome:
         """Validate and write one day's rows as one partition (see module docstring)."""
@@ -209,27 +229,33 @@ class Lake:
         listed, and a year with many of them is read from its snapshot where the snapshot
         still matches them: the cost follows the number of years, not of days.
         """
-        listing = self._listing(table, start, end)
         if columns is not None:
             columns = ["date", *[c for c in columns if c != "date"]]
-        if not listing:
+        lo, hi = _bounds(start, end)
+        days = _sessions(lo, hi)
+        if days is not None and len(days) <= PROBE_SESSIONS:  # a GET per session, no listing
+            found = self.store.map(lambda d: self._read_partition(table, d, columns), days)
+            pieces = [known.rows for known in found if known is not None]
+            arrow = _concat(pieces) if pieces else None
+        else:
+            listing = self._listing(table, lo, hi, days)
+            arrow = self._load(table, listing, columns) if listing else None
+        if arrow is None:
             return self._empty(table, columns)
-        frame = self._to_pandas(self._load(table, listing, columns))
-        frame = self._order(frame)
+        frame = self._order(self._to_pandas(arrow))
         return contracts.validate(table, frame, columns=columns)
 
     def compact(self, table: str) -> dict[str, int]:
         """Check every year's snapshot of ``table`` against its partitions and rebuild those
         that disagree or are missing (a lake written before snapshots existed, or partitions
         changed by hand). Returns how many years were checked and rebuilt."""
-        years = self._years(table, None, None)
+        years = sorted({int(d[:4]) for d in self._listing(table)})
         rebuilt = 0
         for year in years:
             state = self._year_state(table, year)
-            if state.listing and (
-                state.snapshot is None
-                or state.snapshot.current(state.listing) != state.listing.keys()
-                or state.snapshot.entries.keys() != state.listing.keys()
+            snapshot = state.snapshot
+            if snapshot is None or not (
+                snapshot.current(state.listing) == state.listing.keys() == snapshot.entries.keys()
             ):
                 self._update_snapshot(table, year, state, {})
                 rebuilt += 1
@@ -254,39 +280,19 @@ class Lake:
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in found)
 
     # -- listing ------------------------------------------------------------------------------
-    def _years(self, table: str, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> list[int]:
-        """Calendar years to look at: the range's, or (unbounded) those holding partitions,
-        found with one LIST (S3 groups the keys by the text before the first "-")."""
-        if lo is not None and hi is not None:
-            return list(range(lo.year, hi.year + 1))
-        found = self.store.list_prefixes(f"{table}/date=", "-")
-        years = sorted(int(p[-5:-1]) for p in found if re.search(r"date=\d{4}-$", p))
-        return [y for y in years if (lo is None or y >= lo.year) and (hi is None or y <= hi.year)]
-
-    def _listing(self, table: str, start: DateLike | None, end: DateLike | None) -> dict[str, str]:
-        """ISO date -> partition tag, for the partitions of ``table`` in [start, end]."""
-        lo = to_day(start) if start is not None else None
-        hi = to_day(end) if end is not None else None
-        if lo is not None and hi is not None and hi < lo:
-            return {}
-        store = self.store
-        short = lo is not None and hi is not None and (hi - lo).days <= _PROBE_DAYS
-        if isinstance(store, LocalStore) and short:
-            days = [_iso(d) for d in trading_days(lo, hi)]
-            stats = store.stat([_partition_key(table, d) for d in days])
-            return {d: i.tag for d, i in zip(days, stats, strict=True) if i is not None}
+    def _listing(
+        self,
+        table: str,
+        lo: pd.Timestamp | None = None,
+        hi: pd.Timestamp | None = None,
+        days: list[str] | None = None,
+    ) -> dict[str, str]:
+        """ISO date -> partition tag, for the partitions of ``table`` in [lo, hi] (``days``:
+        its sessions when bounded): one listing from ``lo`` on, pages sized to the range."""
         after = f"{table}/date={_iso(lo)}" if lo is not None else None
         until = f"{table}/date={_iso(hi)}/~" if hi is not None else None
-        if isinstance(store, LocalStore):  # one walk of the table's folder
-            infos = store.list(f"{table}/date=", after, until)
-        else:  # one LIST per year with sessions in range, side by side; each returns only
-            # the keys in range
-            years = [y for y in self._years(table, lo, hi) if _has_sessions(y, lo, hi)]
-            chunks = self.store.map(
-                lambda y: self.store.list(f"{table}/date={y}-", after, until), years
-            )
-            infos = list(itertools.chain.from_iterable(chunks))
-        return _partition_tags(infos)
+        page = min(1000, len(days) + 1) if days is not None else 1000
+        return _partition_tags(self.store.list(f"{table}/date=", after, until, page))
 
     # -- reading ------------------------------------------------------------------------------
     def _load(self, table: str, listing: dict[str, str], columns: list[str] | None) -> pa.Table:
@@ -321,10 +327,7 @@ class Lake:
             single += stale
         read = self.store.map(lambda d: self._read_partition(table, d, columns), single)
         pieces += [known.rows for known in read if known is not None]
-        # Without writer metadata (pandas', a snapshot's): the rows alone, whatever their source.
-        return pa.concat_tables(
-            [p.replace_schema_metadata(None) for p in pieces], promote_options="default"
-        )
+        return _concat(pieces)
 
     def _snapshot(self, table: str, year: int, columns: list[str] | None = None) -> Snapshot | None:
         found = self.store.get(snapshot_key(table, year))
@@ -353,10 +356,16 @@ class Lake:
         if frame.empty:
             return report
         days, payloads, rows = self._serialize_by_day(table, frame)
-        years = sorted({int(d[:4]) for d in days})
-        states = dict(
-            zip(years, self.store.map(lambda y: self._year_state(table, y), years), strict=True)
-        )
+        by_year: dict[int, list[str]] = defaultdict(list)
+        for day in days:
+            by_year[int(day[:4])].append(day)
+        years = sorted(by_year)
+
+        def state_of(year: int) -> _Year:
+            few = by_year[year] if len(by_year[year]) <= PROBE_SESSIONS else None
+            return self._year_state(table, year, few)
+
+        states = dict(zip(years, self.store.map(state_of, years), strict=True))
         immutable = contracts.spec(table).immutable
         known: dict[int, dict[str, _Known]] = defaultdict(dict)
         outcome: dict[str, WriteOutcome] = {}
@@ -417,12 +426,17 @@ class Lake:
             report.add(outcome[day], pd.Timestamp(day))
         return report
 
-    def _year_state(self, table: str, year: int) -> _Year:
-        """The year's snapshot, then (strictly after) its listing: every entry the snapshot
-        got from a partition write is then in the listing, unless replaced since."""
+    def _year_state(self, table: str, year: int, days: list[str] | None = None) -> _Year:
+        """The year's snapshot, then (strictly after) the tags of its partitions: of ``days``
+        only (a HEAD each), or of the whole year (a LIST). Every entry the snapshot got from a
+        partition write is then in those tags, unless the partition was replaced since."""
         snapshot = self._snapshot(table, year)
-        infos = self.store.list(f"{table}/date={year}-")
-        return _Year(snapshot, _partition_tags(infos))
+        if days is None:
+            infos = self.store.list(f"{table}/date={year}-")
+            return _Year(snapshot, _partition_tags(infos))
+        found = self.store.stat([_partition_key(table, d) for d in days])
+        listing = {d: info.tag for d, info in zip(days, found, strict=True) if info is not None}
+        return _Year(snapshot, listing, set(days))
 
     def _update_snapshot(
         self, table: str, year: int, state: _Year, known: dict[str, _Known]
@@ -438,7 +452,8 @@ class Lake:
             added = {
                 d: (k.rows, k.entry) for d, k in known.items() if current.get(d) == k.entry.tag
             }
-            keep = (base.current(current) if base is not None else set()) - added.keys()
+            entries = base.entries if base is not None else {}
+            keep = {d for d, e in entries.items() if state.entry_holds(d, e, current)} - set(added)
             missing = [d for d in current if d not in keep and d not in added]
             for found in self.store.map(lambda d: self._read_partition(table, d), missing):
                 if found is not None:
@@ -521,14 +536,29 @@ def _iso(day: pd.Timestamp) -> str:
     return day.date().isoformat()
 
 
+def _bounds(
+    start: DateLike | None, end: DateLike | None
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    return (to_day(start) if start is not None else None, to_day(end) if end is not None else None)
+
+
+def _sessions(lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> list[str] | None:
+    """The ISO sessions of a bounded range (partitions exist for sessions only); None if open."""
+    if lo is None or hi is None:
+        return None
+    return [_iso(d) for d in trading_days(lo, hi)]
+
+
+def _concat(pieces: list[pa.Table]) -> pa.Table:
+    """One table of rows from snapshots and partitions, without writer metadata (pandas', a
+    snapshot's): the rows alone, whatever their source."""
+    return pa.concat_tables(
+        [p.replace_schema_metadata(None) for p in pieces], promote_options="default"
+    )
+
+
 def _partition_key(table: str, day: str) -> str:
     return f"{table}/date={day}/{PART_FILE}"
-
-
-def _has_sessions(year: int, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> bool:
-    """Whether [lo, hi] holds an XNYS session of ``year`` (partitions exist only for those)."""
-    first, last = pd.Timestamp(year, 1, 1), pd.Timestamp(year, 12, 31)
-    return not trading_days(max(first, lo) if lo else first, min(last, hi) if hi else last).empty
 
 
 def _partition_tags(infos: Iterable[ObjectInfo]) -> dict[str, str]:

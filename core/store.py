@@ -69,10 +69,21 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def list(
-        self, prefix: str, start_after: str | None = None, stop_after: str | None = None
+        self,
+        prefix: str,
+        start_after: str | None = None,
+        stop_after: str | None = None,
+        page_size: int = 1000,
     ) -> list[ObjectInfo]:
         """Objects whose key starts with ``prefix``, sorted by key; only keys after
-        ``start_after`` and not after ``stop_after`` (both plain string comparisons)."""
+        ``start_after`` and not after ``stop_after`` (both plain string comparisons). On S3 a
+        LIST per ``page_size`` keys (at most 1,000), none past the first key after
+        ``stop_after``: size pages to the range, and a short range costs one small LIST."""
+
+    @abstractmethod
+    def stat(self, keys: list[str]) -> list[ObjectInfo | None]:
+        """The listing entry of each key, None when absent: a stat each on a folder, a HEAD
+        each (side by side) on S3; no listing."""
 
     @abstractmethod
     def list_prefixes(self, prefix: str, delimiter: str) -> list[str]:
@@ -141,7 +152,11 @@ class LocalStore(ObjectStore):
         return f"{self.root}/{key}"
 
     def list(
-        self, prefix: str, start_after: str | None = None, stop_after: str | None = None
+        self,
+        prefix: str,
+        start_after: str | None = None,
+        stop_after: str | None = None,
+        page_size: int = 1000,
     ) -> list[ObjectInfo]:
         folder, _, name_prefix = prefix.rpartition("/")
         out = []
@@ -150,6 +165,11 @@ class LocalStore(ObjectStore):
                 continue
             key = f"{folder}/{entry.name}" if folder else entry.name
             if entry.is_dir(follow_symlinks=False):
+                below = f"{key}/"  # every key in this folder starts so: skip it when out of range
+                if (stop_after is not None and below > stop_after) or (
+                    start_after is not None and f"{below}\U0010ffff" <= start_after
+                ):
+                    continue
                 out.extend(self._walk(key))
             elif entry.is_file():
                 out.append(_local_info(key, entry.stat()))
@@ -193,7 +213,6 @@ class LocalStore(ObjectStore):
         return sorted(found)
 
     def stat(self, keys: list[str]) -> list[ObjectInfo | None]:
-        """The listing entry of each key (None when absent): a stat per key, no directory walk."""
         out: list[ObjectInfo | None] = []
         for key in keys:
             try:
@@ -302,9 +321,17 @@ class S3Store(ObjectStore):
         return full[len(self.prefix) + 1 :] if self.prefix else full
 
     def list(
-        self, prefix: str, start_after: str | None = None, stop_after: str | None = None
+        self,
+        prefix: str,
+        start_after: str | None = None,
+        stop_after: str | None = None,
+        page_size: int = 1000,
     ) -> list[ObjectInfo]:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._key(prefix)}
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": self._key(prefix),
+            "MaxKeys": max(1, min(page_size, 1000)),
+        }
         if start_after is not None:
             args["StartAfter"] = self._key(start_after)
         out = []
@@ -356,16 +383,23 @@ class S3Store(ObjectStore):
             raise
         return _s3_tag(answer["ETag"], len(data))
 
-    def exists(self, key: str) -> bool:
+    def stat(self, keys: list[str]) -> list[ObjectInfo | None]:
+        return self.map(self._head, keys)
+
+    def _head(self, key: str) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
 
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            answer = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                return False
+                return None
             raise
-        return True
+        size = int(answer["ContentLength"])
+        return ObjectInfo(key, size, _s3_tag(answer["ETag"], size))
+
+    def exists(self, key: str) -> bool:
+        return self._head(key) is not None
 
 
 _SESSION_LOCK = threading.Lock()

@@ -7,10 +7,10 @@ assignment is atomic, so a request sees the old snapshot or the new one, never a
 request waits for a load. A refresh that fails (a pointer to a missing version, S3 down) keeps
 the current snapshot and records the error for /health.
 
-A poll costs one small GET (the pointer) plus, per table, one LIST of the partitions newer than
-the newest one held (on a local folder: a stat per candidate session since then) and a GET per
-new partition: its cost does not grow with history. The first load reads each table's per-year
-snapshots (core.snapshots): ~2 requests per year of history.
+A poll costs one small GET (the pointer) plus, per table, a GET per session after the newest
+one held up to the latest closed session (usually one, or none): its cost does not grow with
+history. The first load reads each table's listing and per-year snapshots (core.snapshots):
+~25 requests per table for 20 years.
 """
 
 from __future__ import annotations
@@ -161,12 +161,14 @@ class ServingHolder:
         return loaded
 
     def _new_rows(self, table: str, newest: dt.date | None) -> pd.DataFrame:
-        """Rows of ``table`` dated after ``newest`` (all rows when None): one read, whose
-        listing covers at most _POLL_HORIZON_DAYS past ``newest``, not the whole history."""
+        """Rows of ``table`` dated after ``newest`` (all rows when None), up to the latest
+        closed session (no partition can be newer) and at most _POLL_HORIZON_DAYS on: usually
+        a session or none, so a GET or no request at all, whatever the length of history."""
         if newest is None:
             return self.lake.read(table)
         start = newest + dt.timedelta(days=1)
-        return self.lake.read(table, start, start + dt.timedelta(days=_POLL_HORIZON_DAYS))
+        horizon = start + dt.timedelta(days=_POLL_HORIZON_DAYS)
+        return self.lake.read(table, start, min(horizon, latest_trading_day().date()))
 
     def _poll_features(self, table: FeatureTable) -> FeatureTable:
         frame = self._new_rows(contracts.FEATURES, table.newest)

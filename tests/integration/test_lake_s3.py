@@ -149,16 +149,16 @@ def test_full_history_reads_cost_requests_per_year_not_per_day(
     assert 1 < proxy.stats()["max_in_flight"] <= S3_CONCURRENCY  # parallel, and bounded
 
     full: list[pd.DataFrame] = []
-    # one LIST finds the years, then per year a LIST of its partitions and its snapshot
+    # one LIST (up to 1,000 partitions a page), then each year's snapshot
     read = requests_of(proxy, lambda: full.append(counted_lake.read(contracts.LABELS)))
-    assert read == {"LIST": 3, "GET": 2}
+    assert read == {"LIST": 1, "GET": 2}
     assert len(full[0]) == len(two_years)
 
     one_more = labels_frame("2024-01-02", "2024-01-02")
     counted_lake.write_partitions(contracts.LABELS, one_more)
     # the new year has one partition: read on its own, without a snapshot
     read = requests_of(proxy, lambda: counted_lake.read(contracts.LABELS))
-    assert read == {"LIST": 4, "GET": 3}
+    assert read == {"LIST": 1, "GET": 3}
 
 
 def test_the_poll_and_the_daily_write_do_not_grow_with_history(
@@ -166,15 +166,22 @@ def test_the_poll_and_the_daily_write_do_not_grow_with_history(
 ) -> None:
     counted_lake.write_partitions(contracts.LABELS, labels_frame("2021-01-04", "2023-12-28"))
     new_day = labels_frame("2023-12-29", "2023-12-29")
-    # a new day: its year's snapshot and listing, the partition, the snapshot again
+    # a new day: its year's snapshot, a HEAD of the day, the partition, the snapshot again
     daily = requests_of(proxy, lambda: counted_lake.write_partitions(contracts.LABELS, new_day))
-    assert daily == {"GET": 1, "LIST": 1, "PUT": 2}
-    # the serving poll: partitions after the newest it holds (none new: one LIST, no GET)
+    assert daily == {"GET": 1, "HEAD": 1, "PUT": 2}
+    # the serving poll: the sessions after the newest it holds, a GET each (none there yet)
     poll = requests_of(
-        proxy, lambda: counted_lake.read(contracts.LABELS, "2023-12-30", "2025-02-02")
+        proxy, lambda: counted_lake.read(contracts.LABELS, "2024-01-02", "2024-01-05")
     )
-    assert poll == {"LIST": 2}
-    assert counted_lake.read(contracts.LABELS, "2023-12-30", "2025-02-02").empty
+    assert poll == {"GET": 4}
+    # a longer range: one LIST whose page holds the range's sessions, not the history
+    later = requests_of(
+        proxy, lambda: counted_lake.read(contracts.LABELS, "2023-12-01", "2024-06-28")
+    )
+    assert later == {"LIST": 1, "GET": 1}  # December 2023 from its snapshot
+    assert counted_lake.partitions(contracts.LABELS, "2023-12-20", "2024-06-28")[
+        -1
+    ] == pd.Timestamp("2023-12-29")
 
 
 def test_a_partition_replaced_behind_the_lakes_back_is_read_from_s3(
