@@ -18,9 +18,11 @@ task runs it):
    WEB_CONCURRENCY), from spawn to the first ``GET /health`` 200, API_STARTS times.
 
 Each step reports wall seconds, the CPU seconds of its process tree, and (on S3) the requests
-by kind and bytes that went through the proxy. ``--build-delay`` runs step 1 at another delay
-than the rest (to measure slow code at D without a 40-minute backfill); ``--code-dir`` runs
-another checkout's code with this venv (before/after comparisons).
+by kind and bytes that went through the proxy, and the moto server's CPU seconds (moto scans
+every key of the bucket on each LIST, ~0.1 s per LIST at 24,000 keys: a cost real S3 does not
+have, shown apart). Each delay gets its own moto server. ``--build-delay`` runs step 1 at
+another delay than the rest (to measure slow code at D without a 40-minute backfill);
+``--code-dir`` runs another checkout's code with this venv (before/after comparisons).
 """
 
 from __future__ import annotations
@@ -87,9 +89,9 @@ def sessions(full_start: str = FULL_START) -> dict[str, str]:
 
 
 @contextmanager
-def s3_stack(work: Path) -> Iterator[tuple[str, Control, str]]:
+def s3_stack(work: Path) -> Iterator[tuple[str, Control, int]]:
     """A moto server and the latency proxy in front of it, each its own process; a bucket with
-    default SSE-KMS under a new key. Yields (bucket, proxy, moto URL)."""
+    default SSE-KMS under a new key. Yields (bucket, proxy, moto's pid)."""
     import boto3
 
     os.environ.update(AWS_ENV)  # dummy keys and region for the clients that set up the bucket
@@ -114,7 +116,7 @@ def s3_stack(work: Path) -> Iterator[tuple[str, Control, str]]:
             "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
         }
         s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]})
-        yield bucket, control, moto_url
+        yield bucket, control, moto.pid
     finally:
         for process in (proxy, moto):
             process.send_signal(signal.SIGTERM)
@@ -141,10 +143,19 @@ def _wait_for(url: str, timeout_s: float = 30.0) -> None:
 
 
 class Runner:
-    """Runs the commands of one lake (its URI, endpoint, code) and measures them."""
+    """Runs the commands of one lake (its URI, endpoint, code) and measures them; with S3, the
+    moto server's own CPU too (``moto_pid``)."""
 
-    def __init__(self, lake: str, endpoint: str | None, code_dir: Path, proxy: Control | None):
+    def __init__(
+        self,
+        lake: str,
+        endpoint: str | None,
+        code_dir: Path,
+        proxy: Control | None,
+        moto_pid: int | None = None,
+    ):
         self.lake, self.endpoint, self.code_dir, self.proxy = lake, endpoint, code_dir, proxy
+        self.moto_pid = moto_pid
         self.env = {
             **os.environ,
             **AWS_ENV,
@@ -181,14 +192,18 @@ class Runner:
             if delay_ms is not None:
                 self.proxy.set_delay(delay_ms)
             self.proxy.reset()
-        cpu = _children_cpu_s()
+        cpu, moto = _children_cpu_s(), self._moto_cpu_s()
         started = time.perf_counter()
         yield figures
         figures["wall_s"] = round(time.perf_counter() - started, 3)
         figures["cpu_s"] = round(_children_cpu_s() - cpu, 3)
         if self.proxy is not None:
             figures["s3"] = self.proxy.stats()
+            figures["moto_cpu_s"] = round(self._moto_cpu_s() - moto, 3)
         figures["loadavg_after"] = loadavg()
+
+    def _moto_cpu_s(self) -> float:
+        return process_tree_cpu_s(self.moto_pid) if self.moto_pid is not None else 0.0
 
     def api_cold_start(self, delay_ms: float, log_dir: Path) -> dict[str, Any]:
         """gunicorn (one worker) from spawn to the first /health 200; then stopped."""
@@ -200,6 +215,7 @@ class Runner:
         if self.proxy is not None:
             self.proxy.set_delay(delay_ms)
             self.proxy.reset()
+        moto = self._moto_cpu_s()
         with (log_dir / f"api-{port}.err").open("wb") as err:
             started = time.perf_counter()
             server = subprocess.Popen(
@@ -222,6 +238,7 @@ class Runner:
                 figures["rss_mb"] = round(process_tree_rss_mb(server.pid), 1)
                 if self.proxy is not None:
                     figures["s3"] = self.proxy.stats()
+                    figures["moto_cpu_s"] = round(self._moto_cpu_s() - moto, 3)
             finally:
                 server.send_signal(signal.SIGTERM)
                 try:
@@ -355,10 +372,12 @@ def main() -> None:
             results.append(run_delay(runner, 0, 0, steps, work, args.full_start))
             results[-1]["delay_ms"] = None
         else:
-            with s3_stack(work) as (bucket, proxy, _moto):
-                for delay in (float(d) for d in args.delays.split(",")):
-                    lake = f"s3://{bucket}/d{int(delay)}-{uuid.uuid4().hex[:6]}"
-                    runner = Runner(lake, proxy.url, code, proxy)
+            for delay in (float(d) for d in args.delays.split(",")):
+                # A fresh moto per delay: moto scans every key of a bucket on each LIST, so one
+                # lake must not pay for another's keys (S3 does not: a LIST costs its page).
+                with s3_stack(work) as (bucket, proxy, moto_pid):
+                    lake = f"s3://{bucket}/lake"
+                    runner = Runner(lake, proxy.url, code, proxy, moto_pid)
                     build = delay if args.build_delay is None else args.build_delay
                     results.append(run_delay(runner, delay, build, steps, work, args.full_start))
     emit(
