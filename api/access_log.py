@@ -27,6 +27,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SERVICE = "api"
 REQUEST_ID_HEADER = b"x-request-id"
+#: Where the API key check (api/auth.py) leaves the caller's key id: a field of the line (not
+#: a dimension: a metric per client would multiply the bill), so usage per key is a Logs
+#: Insights query away. Never the key.
+KEY_ID_SCOPE = "volcast.api_key_id"
 _CLIENT_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -138,6 +142,7 @@ class AccessLogMiddleware:
                 method=scope["method"],
                 path=scope["path"],
                 client=client[0] if client else None,
+                key_id=scope.get(KEY_ID_SCOPE),
             )
             self.emit(line)
 

@@ -21,12 +21,17 @@ from importlib import metadata
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
+from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.access_log import AccessLogMiddleware
+from api.auth import open_api_keys, require_api_key
+from api.docs import NO_FEATURES_EXAMPLE, NO_MODEL_EXAMPLE, use_served_examples
 from api.request_body import PREDICT_BODY_OPENAPI, document_request_models, predict_request
 from api.schemas import (
     ErrorMessage,
@@ -36,6 +41,7 @@ from api.schemas import (
 )
 from api.scorer import WARM_TIMEOUT_S, ScorerProcess, ScorerUnavailable
 from core.config import Settings
+from core.labels import HORIZON_SESSIONS
 from core.models.inference import STORED_DRIVERS
 from core.models.registry import code_version
 from core.serving import (
@@ -60,11 +66,18 @@ NO_TELEMETRY: TelemetryConfig = {
 }
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorMessage, "description": "No features for that date."},
+    401: {"model": ErrorMessage, "description": "No X-API-Key header (where keys are configured)."},
+    403: {"model": ErrorMessage, "description": "Unknown or revoked API key."},
+    404: {
+        "model": ErrorMessage,
+        "description": "No features for that date.",
+        "content": {"application/json": {"example": {"detail": NO_FEATURES_EXAMPLE}}},
+    },
     503: {
         "model": ErrorMessage,
         "description": "No model is promoted (or loadable) yet, or "
         "scoring is unavailable for a moment.",
+        "content": {"application/json": {"example": {"detail": NO_MODEL_EXAMPLE}}},
     },
 }
 
@@ -85,30 +98,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         serving.before_swap.append(warm_scorer)
         app.state.holder, app.state.scorer = serving, scorer
         app.state.code_version = code_version()
+        app.state.api_keys = keys = await anyio.to_thread.run_sync(open_api_keys, serving.settings)
+        if keys is not None:
+            keys.start(serving.settings.api_keys_refresh_seconds)
         await anyio.to_thread.run_sync(serving.refresh)  # first load, before any request
         serving.start(serving.settings.serving_refresh_seconds)
         try:
             yield
         finally:
+            if keys is not None:
+                keys.stop()
             serving.stop()
             serving.before_swap.remove(warm_scorer)
             await scorer.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs with Swagger UI's assets served by this app, no CDN
         title="volcast",
         summary="SPY 5-day realized-volatility forecasts with SHAP drivers.",
         version=metadata.version("volcast"),
         lifespan=lifespan,
         telemetry=NO_TELEMETRY,
     )
+    use_served_examples(app)
     app.add_middleware(AccessLogMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
     @app.post(
         "/predict",
         response_model=PredictResponse,
         responses=_ERRORS,
         openapi_extra=PREDICT_BODY_OPENAPI,
+        dependencies=[Depends(require_api_key)],
     )
     async def predict(http: Request) -> Response:
         """Forecast for a date (a lookup) or for a posted feature vector (SHAP per request)."""
@@ -117,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             model = state.require_model()
             if request.features is not None:
-                row = model.row_from_mapping(request.features)
+                row = model.row_from_mapping(request.features, state.features.names)
                 forecast = await _score(model, row, None, request.top_k)
             else:
                 day = state.resolve_day(request.as_of)
@@ -131,7 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, str(exc)) from None
         except FeatureVectorError as exc:
             raise RequestValidationError(_feature_errors(exc)) from None
-        return Response(encoded(forecast, request.top_k), media_type="application/json")
+        body = encoded(forecast, request.top_k, bool(state.synthetic_data))
+        return Response(body, media_type="application/json")
 
     async def _score(model: ServingModel, row: Any, day: Any, k: int) -> Forecast:
         vol, drivers = await app.state.scorer.score(model, row, k)
@@ -152,11 +174,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/version", response_model=VersionResponse)
     async def version() -> VersionResponse:
-        model = app.state.holder.state.model
+        state: ServingState = app.state.holder.state
+        model = state.model
         return VersionResponse(
             api_version=app.version,
             code_version=app.state.code_version,
             model_version=model.version if model else None,
+            model_kind=model.kind if model else None,
+            model_reason=state.model_reason if model else None,
             model_features=list(model.names) if model else [],
         )
 
@@ -172,12 +197,13 @@ def _scorer_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def encoded(forecast: Forecast, top_k: int) -> bytes:
+def encoded(forecast: Forecast, top_k: int, synthetic: bool) -> bytes:
     """The PredictResponse as JSON bytes, serialized by pydantic (no second validation: it is
     built from typed core objects). A dated forecast does not change while its snapshot lives,
-    so its bytes are kept per (forecast, top_k): a repeated date costs a dict lookup."""
+    so its bytes are kept per (forecast, top_k, synthetic): a repeated date costs a dict
+    lookup."""
+    key = (id(forecast), top_k, synthetic)
     if forecast.as_of is not None:
-        key = (id(forecast), top_k)
         kept = _ENCODED.get(key)
         if kept is not None and kept[0] is forecast:  # the id of a live object is unique
             return kept[1]
@@ -187,6 +213,9 @@ def encoded(forecast: Forecast, top_k: int) -> bytes:
             rv_5d_hat=forecast.rv_5d_hat,
             top_drivers=forecast.top_drivers[:top_k],
             model_version=forecast.model_version,
+            horizon_sessions=HORIZON_SESSIONS,
+            annualized=True,
+            synthetic_data=synthetic,
             regime=None,
             regime_prob=None,
         )
@@ -200,22 +229,62 @@ def encoded(forecast: Forecast, top_k: int) -> bytes:
     return body
 
 
-#: (id(forecast), top_k) -> (the forecast, kept alive so its id stays its own; its JSON body).
-#: Touched on the event loop only.
-_ENCODED: dict[tuple[int, int], tuple[Forecast, bytes]] = {}
+#: (id(forecast), top_k, synthetic) -> (the forecast, kept alive so its id stays its own; its
+#: JSON body). Touched on the event loop only.
+_ENCODED: dict[tuple[int, int, bool], tuple[Forecast, bytes]] = {}
 _ENCODED_LIMIT = 20_000
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     """422 with loc, msg and type per error. The offending input is not echoed: it may not be
     valid JSON itself (a NaN read from the body), and rendering it would turn a 422 into a 500.
+    Names in ``loc`` are the client's own keys: a lone surrogate (``"\\ud800x"`` in the body)
+    cannot be encoded as UTF-8, so such names are written with backslash escapes.
     """
     assert isinstance(exc, RequestValidationError)
+    names = _client_names(exc.body)
     errors = [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        {
+            "loc": [names.get(part, _escaped(part)) for part in e.get("loc", ())],
+            "msg": _escaped(str(e.get("msg", ""))),
+            "type": str(e.get("type")),
+        }
         for e in exc.errors()
     ]
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+def _escaped(part: object) -> object:
+    """A loc part or message as UTF-8-encodable text (ints, list positions, stay as they are)."""
+    if isinstance(part, str):
+        return part.encode("utf-8", "backslashreplace").decode("utf-8")
+    return part if isinstance(part, int) else str(part)
+
+
+def _client_names(body: object) -> dict[str, object]:
+    """pydantic reports a key holding a lone surrogate with U+FFFD in its place: map each such
+    rendering of the body's keys (and its feature names) back to the escaped original."""
+    dicts = [body] if isinstance(body, dict) else []
+    if dicts and isinstance(body.get("features"), dict):
+        dicts.append(body["features"])
+    keys = [key for d in dicts for key in d if isinstance(key, str)]
+    lossy = {key: key.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for key in keys}
+    return {shown: _escaped(key) for key, shown in lossy.items() if shown != key}
+
+
+#: What FastAPI answers when it cannot parse a JSON body at all (not UTF-8, a number beyond
+#: Python's 4,300-digit limit, nesting beyond the recursion limit): 400 with this detail.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A body FastAPI could not parse is malformed input like any other: 422, not 400."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        reason = type(exc.__cause__).__name__ if exc.__cause__ else "unparsable"
+        error = {"loc": ["body"], "msg": f"the body is not JSON text ({reason})"}
+        return JSONResponse({"detail": [{**error, "type": "json_invalid"}]}, status_code=422)
+    return await http_exception_handler(request, exc)
 
 
 def _feature_errors(exc: FeatureVectorError) -> list[dict[str, Any]]:
@@ -242,6 +311,8 @@ def _health(serving: ServingHolder) -> HealthResponse:
         status="ok" if model is not None else "no_model",
         detail=None if model is not None else state.no_model_reason,
         model_version=model.version if model else None,
+        model_kind=model.kind if model else None,
+        model_reason=state.model_reason if model else None,
         model_created_at=model.created_at if model else None,
         model_loaded_at=model.loaded_at if model else None,
         latest_trading_day=fresh.latest_trading_day,

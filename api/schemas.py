@@ -7,14 +7,26 @@ import re
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
+from core.labels import HORIZON_SESSIONS
 from core.models.inference import STORED_DRIVERS
+from core.models.servable import ModelKind
 
 #: A posted vector has one value per model feature; this bounds the body, far above any model.
 MAX_POSTED_FEATURES = 500
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+def _json_number(value: object) -> object:
+    """Only a JSON number is a feature value: pydantic's lax mode would score ``true`` as 1.0
+    and ``"0.25"`` as 0.25, a client bug turned into a forecast."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("number_type", "must be a number")
+    return value
+
+
+FiniteFloat = Annotated[float, BeforeValidator(_json_number), Field(allow_inf_nan=False)]
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -27,22 +39,12 @@ def _iso_date_text(value: object) -> object:
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_text)]
 
-_VECTOR_EXAMPLE = {"vix": 21.3, "rv_cc_22d": 0.18, "spy_ret_5d": -0.012}
-
 
 class PredictRequest(BaseModel):
     """Either a date (``as_of``, default: the latest date with features) or a feature vector."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"as_of": None, "top_k": 5},
-                {"as_of": "2022-12-30", "top_k": 3},
-                {"features": _VECTOR_EXAMPLE, "top_k": 5},
-            ]
-        },
-    )
+    # Examples come from what is served (api.docs): a real row of the serving model's features.
+    model_config = ConfigDict(extra="forbid")
 
     as_of: IsoDate | None = Field(
         None,
@@ -54,8 +56,7 @@ class PredictRequest(BaseModel):
         min_length=1,
         max_length=MAX_POSTED_FEATURES,
         description="A feature vector to score: every model feature by name, finite values "
-        "(GET /version lists the names). Excludes as_of.",
-        examples=[_VECTOR_EXAMPLE],
+        "in the feature's unit (GET /version lists the names). Excludes as_of.",
     )
     top_k: int = Field(
         5,
@@ -80,35 +81,51 @@ class Driver(TypedDict):
     """
 
     feature: Annotated[str, Field(examples=["vix"])]
-    value: Annotated[float, Field(description="The feature's value in the scored row.")]
-    shap: Annotated[float, Field(description="SHAP contribution to log variance.")]
+    value: Annotated[
+        float,
+        Field(
+            description="The feature's value in the scored row, in its unit (vols are "
+            "annualized decimals; see the request's features field)."
+        ),
+    ]
+    shap: Annotated[
+        float,
+        Field(
+            description="SHAP contribution to the log-variance forecast: the feature moves "
+            "rv_5d_hat by a factor exp(shap / 2) (+0.1 = about +5%)."
+        ),
+    ]
 
 
 class PredictResponse(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "as_of": "2022-12-30",
-                    "rv_5d_hat": 0.1077,
-                    "top_drivers": [
-                        {"feature": "corr_spy_tlt_63d", "value": -0.0666, "shap": -0.2325},
-                        {"feature": "rv_cc_22d", "value": 0.1105, "shap": -0.1257},
-                    ],
-                    "model_version": "20261126T005514Z-d62e85b7",
-                    "regime": None,
-                    "regime_prob": None,
-                }
-            ]
-        }
-    )
+    """A forecast (examples: a stored one, from what is served; see api.docs)."""
 
-    as_of: dt.date | None = Field(description="The forecast's date; null for a posted vector.")
-    rv_5d_hat: float = Field(description="Forecast of the next 5 sessions' annualized vol.")
+    as_of: dt.date | None = Field(
+        description="The forecast's date (made at its close); null for a posted vector."
+    )
+    rv_5d_hat: float = Field(
+        description="Forecast of SPY's realized vol over the next horizon_sessions sessions, "
+        "annualized, as a decimal (0.1238 = 12.38% a year; the 5-session standard deviation "
+        "is rv_5d_hat * sqrt(5 / 252), about 1.7% for 0.1238)."
+    )
     top_drivers: list[Driver] = Field(description="Largest |shap| first.")
     model_version: str
-    regime: str | None = None
-    regime_prob: float | None = None
+    horizon_sessions: int = Field(
+        HORIZON_SESSIONS,
+        description="Trading sessions the forecast covers: t+1..t+5 after as_of.",
+    )
+    annualized: bool = Field(True, description="rv_5d_hat is annualized (always true).")
+    synthetic_data: bool = Field(
+        False,
+        description="True when the served data are simulated prices (the offline default "
+        "source), not market data.",
+    )
+    regime: str | None = Field(
+        None, description="Reserved: null until market regimes exist (additive, later)."
+    )
+    regime_prob: float | None = Field(
+        None, description="Reserved: null until market regimes exist (additive, later)."
+    )
 
 
 class ErrorMessage(BaseModel):
@@ -121,6 +138,12 @@ class HealthResponse(BaseModel):
     status: Literal["ok", "no_model"]
     detail: str | None = Field(None, description="Why no model is loaded, when none is.")
     model_version: str | None
+    model_kind: ModelKind | None = Field(
+        None, description="harx_vix (the HAR-X(VIX) baseline champion) or catboost (challenger)."
+    )
+    model_reason: str | None = Field(
+        None, description="Why this model serves (gate, first champion, refit, rollback, pin)."
+    )
     model_created_at: str | None
     model_loaded_at: dt.datetime | None
     latest_trading_day: dt.date
@@ -138,4 +161,8 @@ class VersionResponse(BaseModel):
     api_version: str = Field(description="The volcast package version.")
     code_version: str = Field(description="Git SHA of the code (VOLCAST_CODE_VERSION in images).")
     model_version: str | None
+    model_kind: ModelKind | None = Field(
+        None, description="harx_vix (the HAR-X(VIX) baseline champion) or catboost (challenger)."
+    )
+    model_reason: str | None = Field(None, description="Why this model serves.")
     model_features: list[str] = Field(description="Feature names a posted vector must carry.")

@@ -1,5 +1,6 @@
 """Model benchmarks on the real data: the weekly train, the walk-forward evaluation (with its
-quality table), and SHAP top drivers / predict latency of a fitted candidate.
+quality table), SHAP top drivers / predict latency of a fitted candidate, and what scoring one
+posted vector costs with each kind of served model (the HAR-X(VIX) champion, CatBoost).
 
 Run: `python -m bench.bench_model [--shap-only]` (prints one JSON document).
 """
@@ -7,6 +8,7 @@ Run: `python -m bench.bench_model [--shap-only]` (prints one JSON document).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,9 +24,11 @@ from core.config import SYMBOLS, Settings
 from core.explain import top_drivers
 from core.features import build_features
 from core.labels import build_labels
-from core.market import curate
+from core.market import curate, raw_bars
 from core.models.candidate import CandidateModel
+from core.models.servable import new_reference
 from core.models.walkforward import LABEL
+from core.serving import ServingModel
 from core.sources import CsvFolderSource
 
 TRAIN_REPS = 2
@@ -43,9 +47,15 @@ def _csv_settings(lake: str, csv_dir: str) -> Settings:
 def train_real(lake: str, csv_dir: str) -> dict[str, Any]:
     """One steps.train on a real-data lake (runs in a child process)."""
     ctx = steps.Context.from_settings(_csv_settings(lake, csv_dir))
-    summary = steps.train(ctx, REAL_END)
+    summary = steps.train(ctx, REAL_END).to_dict()
     keep = ("asof", "training_rows", "gate_window", "improvement_vs_harx_pct", "decision")
-    return {k: summary[k] for k in keep if k in summary}
+    out = {k: summary[k] for k in keep if k in summary}
+    out["dm_p_value"] = {
+        metric: row.get("dm_p_value")
+        for metric, row in summary["gate"]["figures"]["metrics"].items()
+    }
+    out["serving_reason"] = summary["serving_reason"]
+    return out
 
 
 def evaluate_real(out_dir: str, csv_dir: str, refit_every: int) -> dict[str, Any]:
@@ -125,8 +135,8 @@ def walk_forward_evaluation(work: Path, refit_every: int = EVAL_REFIT_EVERY) -> 
 
 def real_table() -> pd.DataFrame:
     """Features joined with labels from the real CSVs, built in memory (no lake)."""
-    raw = CsvFolderSource(market_dir()).fetch(SYMBOLS, REAL_START, REAL_END)
-    raw = contracts.validate(contracts.RAW_MARKET, raw)
+    download = CsvFolderSource(market_dir()).fetch(SYMBOLS, REAL_START, REAL_END)
+    raw = contracts.validate(contracts.RAW_MARKET, raw_bars(download))
     curated = curate(raw, raw["date"].min())
     return build_features(curated).merge(build_labels(curated), on="date", validate="one_to_one")
 
@@ -146,6 +156,25 @@ def shap_latency() -> dict[str, Any]:
     many = time_calls(lambda: top_drivers(model, batch, k=5), SHAP_BATCH_REPS)
     predict_np = time_calls(lambda: model.predict_vol(row_np), PREDICT_REPS)
     predict_df = time_calls(lambda: model.predict_vol(one_row), PREDICT_REPS)
+    # What a posted vector costs in the scoring process, per kind of served model: the
+    # HAR-X(VIX) champion (a dot product) and the CatBoost challenger (SHAP tables).
+    champion = new_reference().fit(X, data[LABEL].to_numpy(dtype=np.float64))
+    now = dt.datetime.now(dt.UTC)
+    served = {
+        "harx_vix": ServingModel("bench", champion, None, now, "harx_vix"),
+        "catboost": ServingModel("bench", model, None, now, "catboost"),
+    }
+    for serving in served.values():
+        serving.model.prepare_serving()
+    rows = {
+        kind: X.loc[:, list(s.names)].iloc[-1].to_numpy(np.float64) for kind, s in served.items()
+    }
+    score_row = {
+        kind: time_calls(lambda s=s, r=rows[kind]: s.score_row(r, 5), SHAP_ONE_ROW_REPS).to_dict(
+            "ms"
+        )
+        for kind, s in served.items()
+    }
     return {
         "what": "CandidateModel (default params) fitted on all labelled real rows",
         "data": "real (../shared/data/market), features+labels built in memory",
@@ -156,6 +185,7 @@ def shap_latency() -> dict[str, Any]:
         f"top_drivers_k5_{SHAP_BATCH_ROWS}_rows": many.to_dict("ms"),
         "predict_vol_one_numpy_row": predict_np.to_dict("ms"),
         "predict_vol_one_row_dataframe": predict_df.to_dict("ms"),
+        "score_row_posted_vector_k5_by_kind": score_row,
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
     }

@@ -32,8 +32,10 @@ class Settings(BaseSettings):
     history_start: dt.date = dt.date(2007, 4, 11)
 
     gate_min_improvement: float = Field(0.025, ge=0.0, lt=1.0)
-    gate_window_sessions: int = Field(252, ge=20, description="Out-of-sample days the gate judges.")
-    gate_refit_every: int = Field(21, ge=1, description="Refit cadence inside the gate window.")
+    # 3 years with quarterly refits: the window with power inside the weekly-train budget
+    # (bench/bench_gate_window.py; docs/models.md, "The gate's window").
+    gate_window_sessions: int = Field(756, ge=20, description="Out-of-sample days the gate judges.")
+    gate_refit_every: int = Field(63, ge=1, description="Refit cadence inside the gate window.")
     model_version: str | None = Field(None, description="Pin a model version (rollback path).")
     thread_count: int = Field(2, ge=1)
     canary_days: int = Field(20, ge=1)
@@ -47,6 +49,20 @@ class Settings(BaseSettings):
     )
     retry_backoff_seconds: float = Field(
         30.0, ge=0.0, le=3600.0, description="First retry delay; doubles on every retry."
+    )
+    link_expiry_seconds: int = Field(
+        12 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="Life of the presigned HTTPS links to charts on an S3 lake (upper bound).",
+    )
+    api_keys: str | None = Field(
+        None,
+        description="Where the API key hashes live: a Secrets Manager ARN or "
+        "secretsmanager:<name>, or a file path; unset = /predict is open (core/api_keys.py).",
+    )
+    api_keys_refresh_seconds: float = Field(
+        60.0, gt=0.0, le=3600.0, description="How often the API re-reads its API keys."
     )
     serving_refresh_seconds: float = Field(
         30.0,

@@ -31,6 +31,8 @@ CURATED_MACRO = "curated.macro_release_aligned"
 FEATURES = "features_daily"
 LABELS = "labels_daily"
 PREDICTIONS = "predictions_daily"
+#: Not a lake table: a source's frame, checked before ingest derives raw.market rows from it.
+MARKET_DOWNLOAD = "market download"
 
 #: Tables whose partitions never change once written (a changed re-download is a conflict).
 IMMUTABLE_TABLES = frozenset({RAW_MARKET, RAW_MACRO})
@@ -147,27 +149,32 @@ def _top_drivers_ok(values: pd.Series) -> pd.Series:
     return values.map(ok).astype(bool)
 
 
+def _return() -> pa.Column:
+    """A day's log total return; null where the download had no previous close (first day)."""
+    return pa.Column(
+        float,
+        pa.Check(lambda s: ~s.isin([np.inf, -np.inf]), name="not_infinite"),
+        coerce=True,
+        nullable=True,
+    )
+
+
 SCHEMAS: dict[str, pa.DataFrameSchema] = {
-    RAW_MARKET: _market_schema(
-        RAW_MARKET,
+    MARKET_DOWNLOAD: _market_schema(
+        MARKET_DOWNLOAD,
         {
             "adj_close": _price(),
             "volume": pa.Column(float, pa.Check.ge(0), coerce=True, nullable=True),
         },
     ),
-    CURATED_MARKET: _market_schema(
-        CURATED_MARKET,
+    RAW_MARKET: _market_schema(
+        RAW_MARKET,
         {
-            # NaN only on a symbol's very first day, where no previous close exists.
-            "ret": pa.Column(
-                float,
-                pa.Check(lambda s: ~s.isin([np.inf, -np.inf]), name="not_infinite"),
-                coerce=True,
-                nullable=True,
-            ),
-            "adj_close": _price(),
+            "ret": _return(),
+            "volume": pa.Column(float, pa.Check.ge(0), coerce=True, nullable=True),
         },
     ),
+    CURATED_MARKET: _market_schema(CURATED_MARKET, {"ret": _return()}),
     RAW_MACRO: pa.DataFrameSchema(
         {
             "series_id": pa.Column(str, nullable=False),

@@ -26,17 +26,19 @@ ANNUALIZATION = 252
 #: Truncation and decay of the EWMA feature (RiskMetrics lambda; 0.94**126 ~ 4e-4).
 EWMA_LAMBDA = 0.94
 EWMA_WINDOW = 126
+#: Sessions of the SPY drawdown window (the prices of t-62..t: 62 returns).
+DRAWDOWN_SESSIONS = 63
 #: Window of the VIX percentile, the longest window of all.
 PERCENTILE_WINDOW = 252
 
 #: The number of sessions of curated history, ending at and including t, from which row t
 #: is computed exactly. Equals the longest window (the 252-session VIX percentile); every
-#: other input lies inside it. ``ret`` is read as stored in curated (it already holds
-#: adj_close_{t-1}), so the window needs no extra leading session.
+#: other input lies inside it. ``ret`` is read as stored in curated (the ratio to the previous
+#: close is taken at ingest), so the window needs no extra leading session.
 LOOKBACK_SESSIONS = PERCENTILE_WINDOW
 
 _LN2 = float(np.log(2.0))
-_REQUIRED = ("symbol", "date", "open", "high", "low", "close", "ret", "adj_close")
+_REQUIRED = ("symbol", "date", "open", "high", "low", "close", "ret")
 _SYMBOLS = ("SPY", "VIX", "VIX3M", "TLT", "HYG")
 
 #: Feature name -> one-line description. Its key order is the output column order.
@@ -88,11 +90,73 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "spy_ret_5d": "SPY log return, 5 sessions",
     "spy_ret_22d": "SPY log return, 22 sessions",
     "spy_ret_63d": "SPY log return, 63 sessions",
-    "spy_dd_63d": "log(adj_close / max adj_close over 63 sessions): drawdown, <= 0",
+    "spy_dd_63d": "SPY drawdown: log(P_t / max P over 63 sessions), P the total-return price, <= 0",
     "spy_gap_1d": "SPY overnight return ret - ln(C/O): the dividend-corrected open gap",
 }
 
 FEATURE_COLUMNS: tuple[str, ...] = tuple(FEATURE_DESCRIPTIONS)
+
+#: What a feature's number means, for people (reports, API docs): each unit's description.
+UNIT_DESCRIPTIONS: dict[str, str] = {
+    "vol": "annualized volatility as a decimal (0.16 = 16%)",
+    "vol_points": "a difference of annualized vols as a decimal (0.02 = 2 vol points)",
+    "log_return": "a log return or log change as a decimal (0.01 = about +1%)",
+    "log_ratio": "the log of a ratio of two vols (0 = equal, +0.1 = about 10% higher)",
+    "ratio": "a ratio (1 = equal)",
+    "share": "a share between 0 and 1",
+    "correlation": "a correlation between -1 and 1",
+}
+_UNIT_OF_GROUP: dict[str, tuple[str, ...]] = {
+    "vol": (
+        *(f"rv_{k}_{n}d" for k in ("cc", "pk", "gk", "rs") for n in (1, 5, 22, 63)),
+        "rv_yz_5d",
+        "rv_yz_22d",
+        "rv_on_22d",
+        "rv_ewma_094",
+        *(f"semivol_{s}_{n}d" for s in ("down", "up") for n in (5, 22)),
+        "vix",
+        "vix3m",
+        "tlt_rv_22d",
+        "hyg_rv_22d",
+    ),
+    "vol_points": ("vrp_22d",),
+    "log_return": (
+        "vix_chg_1d",
+        "vix_chg_5d",
+        *(f"{a}_ret_{n}d" for a in ("tlt", "hyg", "spy") for n in (1, 5, 22, 63)),
+        "spy_dd_63d",
+        "spy_gap_1d",
+    ),
+    "log_ratio": ("rv_ratio_5_22", "rv_ratio_22_63"),
+    "ratio": ("vix_term",),
+    "share": ("vix_pct_252d",),
+    "correlation": ("corr_spy_tlt_63d",),
+}
+#: Feature name -> its unit (a key of UNIT_DESCRIPTIONS), for every feature column.
+FEATURE_UNITS: dict[str, str] = {
+    name: unit
+    for unit, names in _UNIT_OF_GROUP.items()
+    for name in names
+    if name in FEATURE_DESCRIPTIONS
+}
+
+
+def format_feature(name: str, value: float) -> str:
+    """A feature's value in its natural unit, for people: ``vix`` 0.2131 -> "21.31%",
+    ``spy_ret_5d`` -0.012 -> "-1.20% (log)", ``vrp_22d`` 0.031 -> "+3.10 vol pts".
+    A name without a unit (not a feature column) is shown as a plain number."""
+    unit = FEATURE_UNITS.get(name)
+    if unit == "vol":
+        return f"{100 * value:.2f}%"
+    if unit == "vol_points":
+        return f"{100 * value:+.2f} vol pts"
+    if unit == "log_return":
+        return f"{100 * value:+.2f}% (log)"
+    if unit == "share":
+        return f"{100 * value:.0f}%"
+    if unit in ("log_ratio", "correlation"):
+        return f"{value:+.3f}"
+    return f"{value:.4g}"
 
 
 def _windows(x: np.ndarray, n: int) -> np.ndarray:
@@ -137,6 +201,17 @@ def _ewma_vol(ret: np.ndarray) -> np.ndarray:
     return np.sqrt(ANNUALIZATION * (_windows(ret**2, EWMA_WINDOW) * weights).sum(axis=1))
 
 
+def _drawdown(ret: np.ndarray, n: int) -> np.ndarray:
+    """log(P_t / max P over the last n sessions) of a total-return price P, from returns only.
+
+    log(P_t / P_s) is the sum of the returns after s, so the drawdown is the smallest sum of
+    the last k returns, k = 0..n-1 (k = 0: P_t itself, 0). No price level is read: levels of
+    adjusted closes depend on the download they came from (core.market).
+    """
+    tail_sums = np.cumsum(_windows(ret, n - 1)[:, ::-1], axis=1)  # last 1, 2, ... returns
+    return np.minimum(tail_sums.min(axis=1), 0.0)
+
+
 def _percentile(x: np.ndarray, n: int) -> np.ndarray:
     """Share of the last n values (t included) that are <= x_t; NaN if any is missing."""
     w = _windows(x, n)
@@ -157,7 +232,7 @@ def _wide(curated: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in _REQUIRED if c not in curated.columns]
     if missing:
         raise ValueError(f"curated market frame lacks columns {missing}")
-    fields = ["open", "high", "low", "close", "ret", "adj_close"]
+    fields = ["open", "high", "low", "close", "ret"]
     # pivot (not pivot_table): a duplicated (symbol, date) must fail, not be averaged.
     wide = curated.pivot(index="date", columns="symbol", values=fields)  # noqa: PD010
     full = pd.MultiIndex.from_product([fields, _SYMBOLS])
@@ -226,10 +301,9 @@ def compute_features(curated: pd.DataFrame) -> pd.DataFrame:
         f["hyg_rv_22d"] = _vol(hyg**2, 22)
         f["corr_spy_tlt_63d"] = _corr(ret, tlt, 63)
 
-        adj = col("adj_close", "SPY")
         for n in (1, 5, 22, 63):
             f[f"spy_ret_{n}d"] = _wsum(ret, n)
-        f["spy_dd_63d"] = np.log(adj / _windows(adj, 63).max(axis=1))
+        f["spy_dd_63d"] = _drawdown(ret, DRAWDOWN_SESSIONS)
         f["spy_gap_1d"] = overnight
 
     out = pd.DataFrame({name: f[name] for name in FEATURE_COLUMNS}, index=wide.index)

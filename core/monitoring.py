@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # importing core.steps pulls in every step (matplotlib too): 
     from core.steps.context import Context
 
 NAMESPACE = "Volcast"
+#: Dimensions of the pipeline's metrics (freshness, failed flow runs).
+PIPELINE_DIMENSIONS = {"Service": "pipeline"}
 
 
 def emf_record(
@@ -72,6 +74,29 @@ def prediction_freshness(ctx: Context, now: pd.Timestamp | None = None) -> dict:
 def freshness_metric(freshness: Mapping[str, object]) -> dict:
     """The EMF record the "predictions missing by 08:00" alarm reads (Maximum > 0 = stale)."""
     return emf_record(
-        {"Service": "pipeline"},
+        PIPELINE_DIMENSIONS,
         {"PredictionsStaleSessions": (float(freshness["stale_sessions"]), "Count")},
     )
+
+
+#: The metric every failed or crashed flow run adds 1 to (terraform/modules/monitoring alarms
+#: on its Sum).
+FLOW_FAILURE_METRIC = "FlowRunsFailed"
+#: A state message is an exception's text: enough to start from, bounded for one log line.
+_MESSAGE_LIMIT = 500
+
+
+def flow_failure_metric(
+    flow: str, flow_run: str, flow_run_id: str, state: str, message: str
+) -> dict:
+    """The EMF record of one failed or crashed flow run: FlowRunsFailed = 1 {Service=pipeline},
+    plus which run it was (plain fields, not dimensions: one metric, not one per flow)."""
+    return {
+        **emf_record(PIPELINE_DIMENSIONS, {FLOW_FAILURE_METRIC: (1.0, "Count")}),
+        "log": "flow-run-failed",
+        "flow": flow,
+        "flow_run": flow_run,
+        "flow_run_id": flow_run_id,
+        "state": state,
+        "message": message[:_MESSAGE_LIMIT],
+    }

@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 
 from core.steps.chunks import PHASES, Chunk, Phase, chunk_done, plan_chunks
 from flows import tasks
+from flows.alerting import ALERT_HOOKS
 from flows.runtime import context, dated_run_name, trading_day_or_latest
 
 
@@ -40,7 +41,12 @@ def _run_chunk_deployment(
     return run.name
 
 
-@flow(name="backfill", flow_run_name=dated_run_name("backfill"))
+@flow(
+    name="backfill",
+    flow_run_name=dated_run_name("backfill"),
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def backfill(
     start: dt.date | None = None,
     end: dt.date | None = None,
@@ -49,7 +55,19 @@ def backfill(
     source: str | None = None,
     csv_dir: str | None = None,
 ) -> dict:
-    """Ingest, curate, features and labels over [start, end] (default: all history)."""
+    """Ingest, curate, features and labels over [start, end] (default: all history).
+
+    Args:
+        start: First session (YYYY-MM-DD); null = VOLCAST_HISTORY_START (2007-04-11).
+        end: Last session (YYYY-MM-DD); null = the latest closed session.
+        sessions_per_chunk: Sessions per chunk; a chunk is the unit of resume and fan-out.
+        fan_out_deployment: A deployment (flow/deployment) that runs one chunk per flow run
+            (backfill-chunk/backfill-chunk on ECS); null = chunks as tasks in this process.
+        source: Market data source, synthetic | csv | yahoo; null = the worker's
+            VOLCAST_SOURCE. A lake holds one source's data: another source is refused.
+        csv_dir: Folder of per-symbol CSV files on the worker, for source csv; null = the
+            worker's VOLCAST_CSV_DIR.
+    """
     ctx = context(source, csv_dir)
     lo = start or ctx.settings.history_start
     hi = trading_day_or_latest(end)
@@ -83,7 +101,12 @@ def _chunk_run_name() -> str:
     return f"backfill-{p['phase']}-{p['start']}..{p['end']}"
 
 
-@flow(name="backfill-chunk", flow_run_name=_chunk_run_name)
+@flow(
+    name="backfill-chunk",
+    flow_run_name=_chunk_run_name,
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def backfill_chunk(
     phase: Phase,
     start: str,
@@ -92,5 +115,17 @@ def backfill_chunk(
     source: str | None = None,
     csv_dir: str | None = None,
 ) -> dict:
-    """One phase over one chunk (what a fanned-out backfill runs per container)."""
+    """One phase over one chunk (what a fanned-out backfill runs per container).
+
+    Args:
+        phase: ingest | curate | derive (features and labels).
+        start: First session of the chunk (YYYY-MM-DD).
+        end: Last session of the chunk (YYYY-MM-DD).
+        known_until: The backfill's last session: lets a chunk tell a series that had not
+            started yet from a gap; null = the chunk's end.
+        source: Market data source, synthetic | csv | yahoo; null = the worker's
+            VOLCAST_SOURCE. A lake holds one source's data: another source is refused.
+        csv_dir: Folder of per-symbol CSV files on the worker, for source csv; null = the
+            worker's VOLCAST_CSV_DIR.
+    """
     return tasks.backfill_chunk(context(source, csv_dir), phase, Chunk(start, end), known_until)

@@ -18,6 +18,8 @@ import typer
 from core import steps
 from core.calendar import latest_trading_day
 from core.config import SourceName, settings_with
+from core.plausibility import accept_bar, accepted_bars
+from core.steps.reports import driver_line, forecast_horizon, train_verdict
 
 app = typer.Typer(
     help="volcast: daily SPY 5-day realized-volatility forecasts.",
@@ -130,14 +132,19 @@ def daily(date: DateOpt = None, source: SourceOpt = None, csv_dir: CsvDirOpt = N
 def train(
     asof: Annotated[dt.datetime | None, typer.Option("--asof", formats=["%Y-%m-%d"])] = None,
 ) -> None:
-    """Fit a candidate, gate it against HAR-X(VIX) and production; promote only if it passes.
+    """Refit the HAR-X(VIX) champion while it serves, fit the CatBoost challenger, gate it.
 
-    Exits 0 whether or not it promoted (the JSON says which and why), and 1 when a candidate
-    that passed the gate failed its canary: that is a broken model, which alarms should see.
+    The challenger replaces the champion only when it beats HAR-X(VIX) by the gate's bar on
+    QLIKE and RMSE(var), is not behind the champion, and passes its canary. Exits 0 whether or
+    not it promoted (the JSON says which model serves and why), and 1 when a model that was
+    to serve failed its canary: that is a broken model, which alarms should see.
     """
     result = steps.train(_context(), asof.date() if asof else None)
-    _emit(result)
-    if not result.get("canary", {"passed": True})["passed"]:
+    _emit(result.to_dict())
+    verdict, message = train_verdict(result)
+    _say(f"{verdict}: {message}")
+    _say(f"serving: {result.serving_reason}")
+    if result.canary_failed:
         raise SystemExit(1)
 
 
@@ -161,7 +168,23 @@ def evaluate(
     """Walk-forward backtest of the candidate and every baseline, straight from a source."""
     ctx = _context(source, csv_dir, reads_lake=False)
     report = steps.evaluate(ctx.settings, out, start.date(), refit_every)
-    _emit({k: report[k] for k in ("n", "start", "end", "refit_every", "models", "improvement_pct")})
+    keep = ("n", "start", "end", "refit_every", "models", "improvement_pct")
+    _emit(
+        {
+            **{k: report[k] for k in keep},
+            "periods_vs_harx_pct": {
+                period: {
+                    model: {
+                        "qlike": round(m["qlike_vs_reference_pct"], 2),
+                        "rmse_variance": round(m["rmse_variance_vs_reference_pct"], 2),
+                    }
+                    for model, m in figures["models"].items()
+                }
+                for period, figures in report["periods"].items()
+            },
+            "rmse_variance_trimmed": report["rmse_variance_trimmed"],
+        }
+    )
 
 
 models_app = typer.Typer(help="The model registry: list, show, promote, rollback.")
@@ -170,16 +193,20 @@ app.add_typer(models_app, name="models")
 
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Registered versions, oldest first; * marks production."""
+    """Registered versions, oldest first; * marks production. A harx_vix version is the
+    HAR-X(VIX) baseline (the reference, no gate); catboost is a challenger."""
     infos = steps.model_registry(_context()).list()
     if as_json:
         _emit([asdict(i) for i in infos])
         return
     for i in infos:
         mark = "*" if i.promoted else " "
-        gate = "gate passed " if i.gate_passed else "gate refused"
+        if i.kind == "harx_vix":
+            gate = "reference   "
+        else:
+            gate = "gate passed " if i.gate_passed else "gate refused"
         qlike = i.metrics.get("qlike", float("nan"))
-        typer.echo(f"{mark} {i.version}  {i.created_at}  {gate}  qlike={qlike:.4f}")
+        typer.echo(f"{mark} {i.version}  {i.kind:8s}  as of {i.asof}  {gate}  qlike={qlike:.4f}")
 
 
 @models_app.command("show")
@@ -209,11 +236,110 @@ def models_rollback() -> None:
     _emit({"production": registry.rollback()})
 
 
+data_app = typer.Typer(help="Recorded decisions about market data: accept a flagged bar.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("accept")
+def data_accept(
+    symbol: str,
+    date: Annotated[dt.datetime, typer.Argument(formats=["%Y-%m-%d"])],
+    reason: Annotated[str, typer.Option("--reason", help="What you checked the bar against")],
+) -> None:
+    """Accept a bar the plausibility checks flagged, after checking it: recorded in the lake."""
+    record = accept_bar(steps.Context.from_settings(settings_with()).lake, symbol, date, reason)
+    _emit(asdict(record))
+
+
+@data_app.command("accepted")
+def data_accepted() -> None:
+    """The recorded acceptances of flagged bars, oldest first."""
+    _emit([asdict(r) for r in accepted_bars(steps.Context.from_settings(settings_with()).lake)])
+
+
+api_keys_app = typer.Typer(
+    help="API keys of /predict (stored as hashes where VOLCAST_API_KEYS points): create, "
+    "revoke, list."
+)
+app.add_typer(api_keys_app, name="api-keys")
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="A Secrets Manager ARN or secretsmanager:<name>, or a file (VOLCAST_API_KEYS)",
+    ),
+]
+
+
+def _key_store(store: str | None):
+    from core.api_keys import open_store
+    from core.config import Settings
+
+    settings = Settings()
+    spec = store or settings.api_keys
+    if not spec:
+        raise typer.BadParameter("no key store: pass --store or set VOLCAST_API_KEYS")
+    return open_store(spec, settings.aws_endpoint_url)
+
+
+def _key_view(record: Any) -> dict[str, Any]:
+    """A key record without its hash (a hash is no secret, and no use to a reader)."""
+    return {k: v for k, v in asdict(record).items() if k != "sha256"}
+
+
+@api_keys_app.command("create")
+def api_keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who the key is for (shown in list)")],
+    store: StoreOpt = None,
+) -> None:
+    """Issue a key: printed once, as JSON; only its SHA-256 is stored."""
+    from core.api_keys import create_key
+
+    record, key = create_key(_key_store(store), name)
+    _emit({"id": record.id, "name": record.name, "created_at": record.created_at, "key": key})
+    _say(f"API key {record.id} created: the key is shown once, store it now")
+
+
+@api_keys_app.command("revoke")
+def api_keys_revoke(key_id: str, store: StoreOpt = None) -> None:
+    """Revoke a key by id: refused by the API at its next refresh (no restart)."""
+    from core.api_keys import revoke_key
+
+    _emit(_key_view(revoke_key(_key_store(store), key_id)))
+
+
+@api_keys_app.command("list")
+def api_keys_list(
+    store: StoreOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Issued keys: id, name, created, revoked (never a key)."""
+    from core.api_keys import list_keys
+
+    records = list_keys(_key_store(store))
+    if as_json:
+        _emit([_key_view(r) for r in records])
+        return
+    for r in records:
+        state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
+        typer.echo(f"{r.id}  {r.created_at}  {state:30s}  {r.name}")
+
+
 @app.command()
-def run() -> None:
-    """The main job: catch up the lake, train with the gate, infer, show the latest forecast."""
-    ctx = _context()
-    result = steps.run_main_job(ctx)
+def run(
+    asof: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--asof",
+            formats=["%Y-%m-%d"],
+            help="Run as of this past session (default: the latest closed one)",
+        ),
+    ] = None,
+    source: SourceOpt = None,
+    csv_dir: CsvDirOpt = None,
+) -> None:
+    """The main job: catch up the lake, train with the gate, infer, show the forecast."""
+    ctx = _context(source, csv_dir)
+    result = steps.run_main_job(ctx, asof.date() if asof else None)
     _emit(result)
     _explain_main_job(result)
 
@@ -226,27 +352,36 @@ def _explain_main_job(result: dict[str, Any]) -> None:
     """A few lines for a person, on stderr (stdout stays one JSON document)."""
     gate = result["train"]["gate"]
     _say()
-    _say(f"gate: {gate['reason']}")
+    _say(f"gate (CatBoost challenger vs HAR-X(VIX)): {gate['reason']}")
     for metric, row in gate.get("figures", {}).get("metrics", {}).items():
+        p_value = row.get("dm_p_value")
+        dm = f"  DM p {p_value:.2f}" if p_value is not None else ""
         _say(
-            f"  {metric:9s} candidate {row['candidate']:.5g}  HAR-X {row['harx']:.5g}"
-            f"  ({row['improvement_vs_harx_pct']:+.1f}%)"
+            f"  {metric:13s} challenger {row['candidate']:.5g}  HAR-X {row['harx']:.5g}"
+            f"  ({row['improvement_vs_harx_pct']:+.1f}%){dm}"
         )
     forecast = result.get("forecast")
     if not forecast:
         _say(result.get("message", "no forecast"))
         return
+    serving = result["serving"]
+    _say(f"serving: {serving['kind']} {serving['version']}: {serving['reason']}")
     synthetic = " (SYNTHETIC DATA)" if forecast["data_source"].get("synthetic") else ""
+    horizon = forecast_horizon(forecast["as_of"])
     _say(
-        f"forecast for {forecast['as_of']}{synthetic}: next-5-day vol "
-        f"{100 * forecast['rv_5d_hat']:.2f}% (model {forecast['model_version']})"
+        f"forecast as of {forecast['as_of']}{synthetic}: SPY realized vol "
+        f"{100 * forecast['rv_5d_hat']:.2f}% annualized over the next {len(horizon)} sessions "
+        f"({horizon[0]}..{horizon[-1]}) (model {forecast['model_kind']} "
+        f"{forecast['model_version']})"
     )
-    for d in forecast["top_drivers"]:
-        _say(f"  {d['feature']:18s} value {d['value']:+.4f}  shap {d['shap']:+.4f}")
+    _say("top drivers:")
+    for line in map(driver_line, forecast["top_drivers"]):
+        _say(f"  {line.feature:18s} {line.value_text:>14s}  {line.sentence}")
 
 
 def run_cli() -> None:
     """Entry point that turns known pipeline errors into one clear line and exit code 1."""
+    from core.api_keys import ApiKeyStoreError
     from core.contracts import ContractError
     from core.models.registry import RegistryError
     from core.sources import SourceError
@@ -259,6 +394,7 @@ def run_cli() -> None:
         ContractError,
         SourceError,
         RegistryError,
+        ApiKeyStoreError,
         ValueError,
     ) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")

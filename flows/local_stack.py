@@ -80,6 +80,14 @@ def _prefect(env: dict[str, str], *args: str) -> None:
     print(f"prefect {' '.join(args[:2])}: ok")
 
 
+def pool_description(env: dict[str, str]) -> str:
+    """What the local pool's runs write, for the Prefect UI's work pool page."""
+    return (
+        f"volcast local stack: flow runs on this machine, writing the lake "
+        f"{env['VOLCAST_LAKE_URI']} (source: {env.get('VOLCAST_SOURCE', 'synthetic')})"
+    )
+
+
 def up() -> None:
     if any(STACK.glob("*.pid")):
         raise SystemExit("the stack is already up (or was not stopped): run `make down` first")
@@ -88,6 +96,7 @@ def up() -> None:
     _start("prefect-server", [str(BIN / "prefect"), "server", "start"], env)
     _wait_http(env["PREFECT_API_URL"] + "/health", "prefect server")
     _prefect(env, "work-pool", "create", POOL, "--type", "process", "--overwrite")
+    _prefect(env, "work-pool", "update", POOL, "--description", pool_description(env))
     _prefect(env, "--no-prompt", "deploy", "--all", "--prefect-file", "prefect.local.yaml")
     _start("worker", [str(BIN / "prefect"), "worker", "start", "--pool", POOL], env)
     urls = {"prefect_ui": env["PREFECT_API_URL"].removesuffix("/api")}

@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 
 from core.monitoring import freshness_metric
 from flows import tasks
+from flows.alerting import ALERT_HOOKS
 from flows.runtime import context, dated_run_name
 
 
@@ -15,7 +16,12 @@ class PredictionsStale(RuntimeError):
     """The latest closed session has no forecast."""
 
 
-@flow(name="freshness-check", flow_run_name=dated_run_name("freshness"))
+@flow(
+    name="freshness-check",
+    flow_run_name=dated_run_name("freshness"),
+    on_failure=ALERT_HOOKS,
+    on_crashed=ALERT_HOOKS,
+)
 def freshness_check() -> dict:
     """Emit PredictionsStaleSessions as an EMF line on stdout (CloudWatch Logs makes it a
     metric; the alarm also fires when the line is absent) and fail the run when stale."""

@@ -4,11 +4,14 @@ policy for transient failures, and run names that carry the date."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.logging.handlers import APILogHandler
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
@@ -19,7 +22,34 @@ from core.transient import is_transient
 
 
 def context(source: str | None = None, csv_dir: str | Path | None = None) -> steps.Context:
+    """The run's settings and lake; also sends core's step lines to the run's log."""
+    route_core_logs()
     return steps.Context.from_settings(settings_with(source, csv_dir))
+
+
+class _InARun(logging.Filter):
+    """Pass records made inside a flow or task run: only those belong to a run's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
+def route_core_logs() -> None:
+    """core's loggers (one INFO line per step) into the flow run's log in the Prefect UI.
+
+    Prefect attaches its API handler to the loggers named in PREFECT_LOGGING_EXTRA_LOGGERS but
+    leaves their level unset, so they inherit the root logger's WARNING and every INFO line was
+    dropped before reaching it: that is why `core` set there showed nothing. Here the level is
+    INFO, and the handler is added when that setting did not add one (idempotent, no duplicate
+    lines). Records still propagate to the console handler: the container log (CloudWatch on
+    ECS) carries the same lines.
+    """
+    logger = logging.getLogger("core")
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(h, APILogHandler) for h in logger.handlers):
+        handler = APILogHandler()
+        handler.addFilter(_InARun())
+        logger.addHandler(handler)
 
 
 def trading_day_or_latest(day: dt.date | str | None) -> dt.date:
@@ -49,14 +79,20 @@ def transient_retries(settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
+def run_day() -> str:
+    """The current flow run's day as its name carries it: ``day`` or ``asof`` (else the latest
+    closed session), or "<start>..<end>". Titles show it beside the data's as-of day."""
+    params = flow_run.parameters
+    if params.get("start") or params.get("end"):
+        return f"{params.get('start') or 'history'}..{params.get('end') or 'latest'}"
+    return str(trading_day_or_latest(params.get("day") or params.get("asof")))
+
+
 def dated_run_name(prefix: str) -> Callable[[], str]:
     """A flow_run_name callable: "<prefix>-<day>" or "<prefix>-<start>..<end>"."""
 
     def name() -> str:
-        params = flow_run.parameters
-        if params.get("start") or params.get("end"):
-            return f"{prefix}-{params.get('start') or 'history'}..{params.get('end') or 'latest'}"
-        return f"{prefix}-{trading_day_or_latest(params.get('day') or params.get('asof'))}"
+        return f"{prefix}-{run_day()}"
 
     return name
 

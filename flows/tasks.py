@@ -9,8 +9,10 @@ from typing import Any
 from prefect import task
 
 from core import steps
+from core.links import ObjectLink
 from core.monitoring import prediction_freshness
 from core.steps.chunks import Chunk, Phase, run_chunk
+from core.steps.reports import ForecastReport, chart_links, forecast_report
 from flows.runtime import transient_retries
 
 RETRY = transient_retries()
@@ -48,13 +50,18 @@ def infer(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
 
 
 @task(name="forecast", **RETRY)
-def forecast(ctx: steps.Context, day: dt.date) -> dict:
-    return steps.latest_forecast(ctx, day)
+def forecast(ctx: steps.Context, day: dt.date) -> ForecastReport | None:
+    return forecast_report(ctx, day)
 
 
 @task(name="train", **NO_RETRY)
-def train(ctx: steps.Context, asof: dt.date | None) -> dict:
+def train(ctx: steps.Context, asof: dt.date | None) -> steps.TrainResult:
     return steps.train(ctx, asof)
+
+
+@task(name="first-champion", **RETRY)
+def first_champion(ctx: steps.Context, day: dt.date) -> dict:
+    return steps.first_champion(ctx, day)
 
 
 @task(name="canary", **RETRY)
@@ -70,6 +77,11 @@ def evaluate(ctx: steps.Context, out_dir: Path, start: dt.date, refit_every: int
 @task(name="store-evaluation", **RETRY)
 def store_evaluation(ctx: steps.Context, out_dir: Path, name: str) -> dict[str, str]:
     return steps.store_evaluation(ctx, out_dir, name)
+
+
+@task(name="chart-links", **RETRY)
+def evaluation_chart_links(ctx: steps.Context, name: str) -> dict[str, ObjectLink]:
+    return chart_links(ctx, name)
 
 
 @task(name="backfill-chunk", task_run_name="{phase}-{chunk.start}..{chunk.end}", **RETRY)

@@ -3,8 +3,9 @@
 Shared by `make loadtest`, the API benchmark and the API tests, so all three serve the same
 kind of lake: features for every session of the range, predictions_daily only for the last
 ``predicted_sessions`` of them (older dates are scored on demand, like a lake whose infer step
-started after its backfill), and a model promoted with an override when the gate refuses it
-(the synthetic history is short; serving, not model quality, is what these lakes exercise).
+started after its backfill), and the CatBoost challenger promoted, with an override when the
+gate refuses it (the synthetic history is short; serving, not model quality, is what these
+lakes exercise, and the challenger is the kind whose posted vectors cost SHAP per request).
 
 Run: `python -m loadtest.lake PATH` (prints the model version and the date range as JSON).
 """
@@ -44,7 +45,7 @@ def promote_and_infer(root: Path, predicted_sessions: int = 40) -> PreparedLake:
     """Train on the lake at ``root``, promote the version whatever the gate says, and store
     predictions for the last ``predicted_sessions`` feature dates."""
     ctx = steps.Context.from_settings(Settings(lake_uri=str(root), **SMALL_GATE))
-    version = steps.train(ctx)["version"]
+    version = steps.train(ctx).challenger.version  # CatBoost: SHAP per posted vector
     if steps.model_registry(ctx).production() != version:
         steps.promote(ctx, version, override="synthetic serving lake: serving is under test")
     days = ctx.lake.partitions(contracts.FEATURES)

@@ -1,7 +1,8 @@
 """Realistic /predict traffic for Locust: mostly the latest forecast, some historical dates,
 some posted feature vectors, a few bad requests (which must get their 4xx, never a 5xx).
 
-Data comes from a JSON file named by $VOLCAST_LOADTEST_DATA (written by loadtest/run.py from the
+Every /predict carries $VOLCAST_API_KEY as X-API-Key when it is set. Data comes from a JSON
+file named by $VOLCAST_LOADTEST_DATA (written by loadtest/run.py from the
 lake under test): {"dates": [dates with features], "vectors": [{feature: value}, ...]}.
 Without it, historical dates and vectors are skipped and only latest/bad traffic runs.
 
@@ -19,6 +20,9 @@ from pathlib import Path
 from locust import FastHttpUser, between, task
 
 _DATA_FILE = os.environ.get("VOLCAST_LOADTEST_DATA")
+#: Sent as X-API-Key on every /predict when set (loadtest/run.py issues one for its server).
+API_KEY = os.environ.get("VOLCAST_API_KEY")
+_HEADERS = {"X-API-Key": API_KEY} if API_KEY else {}
 _DATA = json.loads(Path(_DATA_FILE).read_text()) if _DATA_FILE else {"dates": [], "vectors": []}
 DATES: list[str] = _DATA["dates"]
 VECTORS: list[dict[str, float]] = _DATA["vectors"]
@@ -38,7 +42,7 @@ class ApiClient(FastHttpUser):
 
     def _post(self, name: str, body: dict, expected: int = 200) -> None:
         with self.client.post(
-            "/predict", json=body, name=f"/predict {name}", catch_response=True
+            "/predict", json=body, name=f"/predict {name}", headers=_HEADERS, catch_response=True
         ) as response:
             if response.status_code == expected:
                 response.success()

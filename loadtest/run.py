@@ -1,6 +1,7 @@
 """`make loadtest`: serve a prepared lake with gunicorn on loopback, run Locust headless for a
 bounded time and user count, write its CSV and HTML report, and fail when p95 >= 2 s or more
-than 1% of requests got a 5xx.
+than 1% of requests got a 5xx. The server checks API keys as in AWS (a local key store with
+one key, issued for the run) and every /predict sends it.
 
 Run: `python -m loadtest.run [--lake PATH] [--users 50] [--spawn-rate 10] [--duration 60s]
 [--out out/loadtest] [--workers 2]`. Without --lake (or with an empty folder) a synthetic lake
@@ -23,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from core import contracts
+from core.api_keys import FileKeyStore, create_key
 from core.lake import Lake
 from loadtest.lake import PreparedLake, describe, prepare_lake
 
@@ -129,8 +131,26 @@ def stop_server(server: subprocess.Popen[bytes]) -> int:
         return server.wait()
 
 
-def run_locust(url: str, data: Path, prefix: Path, users: int, rate: float, duration: str) -> None:
+def issue_key(folder: Path) -> tuple[Path, str]:
+    """A local key store (core.api_keys) with one key: the server checks it on every /predict,
+    as in AWS, and Locust sends it. Returns (VOLCAST_API_KEYS for the server, the key)."""
+    store = FileKeyStore(folder / "api-keys.json")
+    _, key = create_key(store, "loadtest")
+    return store.path, key
+
+
+def run_locust(
+    url: str,
+    data: Path,
+    prefix: Path,
+    users: int,
+    rate: float,
+    duration: str,
+    api_key: str | None = None,
+) -> None:
     env = {**os.environ, "VOLCAST_LOADTEST_DATA": str(data)}
+    if api_key:
+        env["VOLCAST_API_KEY"] = api_key
     command = [
         str(BIN / "locust"),
         "-f",
@@ -203,10 +223,15 @@ def main(argv: list[str] | None = None) -> int:
         prepared = describe(root) if has_lake else prepare_lake(root)
         data = write_traffic_data(prepared, args.out / "traffic.json")
         port = free_port()
-        server = start_server(prepared.root, port, args.workers, args.out)
+        keys, key = issue_key(Path(scratch))
+        server = start_server(
+            prepared.root, port, args.workers, args.out, VOLCAST_API_KEYS=str(keys)
+        )
         url = f"http://127.0.0.1:{port}"
         try:
-            run_locust(url, data, args.out / "locust", args.users, args.spawn_rate, args.duration)
+            run_locust(
+                url, data, args.out / "locust", args.users, args.spawn_rate, args.duration, key
+            )
         finally:
             exit_code = stop_server(server)
     result = verdict(args.out / "locust")

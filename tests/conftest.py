@@ -12,7 +12,11 @@ import pytest
 from loadtest.run import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MARKET = REPO.parent / "shared" / "data" / "market"
+#: ../shared/data/market beside the checkout; VOLCAST_TEST_MARKET_DIR points elsewhere (a git
+#: worktree in another folder).
+SHARED_MARKET = Path(
+    os.environ.get("VOLCAST_TEST_MARKET_DIR") or REPO.parent / "shared" / "data" / "market"
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
-"""Builders of plausible curated market frames for tests (seeded, offline, fast).
+"""Builders of plausible market frames for tests (seeded, offline, fast).
 
-``curated_frame`` mimics ``curated.market_daily``: long, one row per (symbol, date) on XNYS
-sessions, sorted by (symbol, date); SPY has unadjusted OHLC with quarterly dividends and a
-total-return ``adj_close``; VIX/VIX3M are index levels in percent points that track SPY's
+``market_frame`` is long, one row per (symbol, date) on XNYS sessions, sorted by (symbol,
+date); SPY has unadjusted OHLC with quarterly dividends and a total-return ``adj_close`` (as
+one download would give it); VIX/VIX3M are index levels in percent points that track SPY's
 stochastic vol; TLT/HYG are vendor-adjusted (close == adj_close); ``ret`` is
-log(adj_close_t / adj_close_{t-1}), NaN on each symbol's first row.
+log(adj_close_t / adj_close_{t-1}), NaN on each symbol's first row. ``curated_frame`` is the
+same without ``adj_close``: the shape of ``curated.market_daily``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from scipy.signal import lfilter
 from core.calendar import trading_days
 
 COLUMNS = ["symbol", "date", "open", "high", "low", "close", "ret", "adj_close"]
+CURATED = [c for c in COLUMNS if c != "adj_close"]
 
 
 def sessions(n_days: int, start: str = "2005-01-03") -> pd.DatetimeIndex:
@@ -50,6 +52,11 @@ def symbol_frame(symbol: str, dates, open_, high, low, close, adj_close) -> pd.D
 
 def curated_frame(n_days: int, seed: int = 0, start: str = "2005-01-03") -> pd.DataFrame:
     """A random but plausible curated frame for ``n_days`` sessions of all five symbols."""
+    return market_frame(n_days, seed, start).loc[:, CURATED]
+
+
+def market_frame(n_days: int, seed: int = 0, start: str = "2005-01-03") -> pd.DataFrame:
+    """``curated_frame`` with the adjusted close of one download next to ``ret``."""
     rng = np.random.default_rng(seed)
     dates = sessions(n_days, start)
     n = len(dates)

@@ -1,4 +1,4 @@
-"""Raw market frames (raw.market shape) for lake and step tests, derived from tests.factories."""
+"""Source frames (downloads) and raw.market frames for lake and step tests (tests.factories)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,30 @@ import numpy as np
 import pandas as pd
 
 from core.calendar import trading_days
-from tests.factories import curated_frame
+from core.market import raw_bars
+from tests.factories import market_frame
 
 
-def raw_market_frame(start: str, end: str, seed: int = 0) -> pd.DataFrame:
-    """All five symbols on every session in [start, end], shaped like raw.market."""
+def download_frame(start: str, end: str, seed: int = 0) -> pd.DataFrame:
+    """All five symbols on every session in [start, end], as a source returns them."""
     days = trading_days(start, end)
-    frame = curated_frame(len(days), seed=seed, start=str(days[0].date()))
+    frame = market_frame(len(days), seed=seed, start=str(days[0].date()))
     frame = frame.drop(columns="ret").assign(volume=np.nan)
     frame.loc[frame["symbol"].isin(["SPY", "TLT", "HYG"]), "volume"] = 1e6
     return frame.reset_index(drop=True)
+
+
+def raw_market_frame(start: str, end: str, seed: int = 0) -> pd.DataFrame:
+    """``download_frame`` shaped like raw.market (``ret`` in place of ``adj_close``)."""
+    return raw_bars(download_frame(start, end, seed))
 
 
 def only_day(frame: pd.DataFrame, day: str) -> pd.DataFrame:
     return frame.loc[frame["date"] == pd.Timestamp(day)].reset_index(drop=True)
 
 
-def write_csv_folder(raw: pd.DataFrame, folder) -> None:
-    """raw.market rows as vendor exports: Yahoo CSVs for ETFs, CBOE CSVs for the indices."""
+def write_csv_folder(raw: pd.DataFrame, folder, float_format: str = "%.10g") -> None:
+    """A source frame as vendor exports: Yahoo CSVs for ETFs, CBOE CSVs for the indices."""
     folder.mkdir(parents=True, exist_ok=True)
     for symbol, rows in raw.groupby("symbol"):
         table = rows.sort_values("date").assign(Date=rows["date"].dt.strftime("%Y-%m-%d"))
@@ -33,4 +39,4 @@ def write_csv_folder(raw: pd.DataFrame, folder) -> None:
         else:
             out = table[["Date", "open", "high", "low", "close", "adj_close", "volume"]]
             out.columns = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
-        out.to_csv(folder / f"{symbol}.csv", index=False, float_format="%.10g")
+        out.to_csv(folder / f"{symbol}.csv", index=False, float_format=float_format)

@@ -47,7 +47,7 @@ expected_value == raw prediction.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -61,6 +61,7 @@ from core.models.tree_shap import ObliviousTreeShap
 
 MODEL_FILE = "model.cbm"
 META_FILE = "candidate.json"
+BLEND_FILE = "blend.json"
 #: Rows dropped between the early-stopping fit and validation rows (5-day labels overlap).
 VALIDATION_PURGE = 5
 
@@ -90,10 +91,15 @@ class CandidateParams:
     rsm: float = 1.0
     random_seed: int = 0
     tweedie_power: float = 1.99
+    # Non-empty: the challenger is an equal-weight blend, in log variance, of one model per
+    # column set here, each boosted from that offset and otherwise configured by these params
+    # (offset_columns and offset_menu are then ignored); see BlendedCandidate.
+    blend_offsets: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:  # JSON round trips give lists
         self.offset_columns = tuple(self.offset_columns)
         self.offset_menu = tuple(tuple(cols) for cols in self.offset_menu)
+        self.blend_offsets = tuple(tuple(cols) for cols in self.blend_offsets)
 
     def catboost_kwargs(self, thread_count: int) -> dict[str, Any]:
         loss = (
@@ -124,7 +130,6 @@ class CandidateModel:
     name: str = "catboost"
     booster_: CatBoostRegressor | None = field(default=None, init=False, repr=False)
     harx_: LinearVarianceModel | None = field(default=None, init=False, repr=False)
-    harx_means_: NDArray[np.float64] | None = field(default=None, init=False, repr=False)
     log_bias_: float = field(default=0.0, init=False)
     best_iterations_: int = field(default=0, init=False)
     # offset_menu only: index of the chosen offset and every entry's validation loss.
@@ -168,7 +173,7 @@ class CandidateModel:
         self, M: NDArray[np.float64], y: NDArray[np.float64], columns: tuple[str, ...]
     ) -> None:
         assert self.feature_names is not None
-        self.harx_, self.harx_means_ = None, None
+        self.harx_ = None
         if not self.params.boost_from_harx:
             return
         harx = LinearVarianceModel("offset", tuple(columns), "log")
@@ -177,7 +182,6 @@ class CandidateModel:
             raise KeyError(f"boost_from_harx needs features {missing}")
         idx = [self.feature_names.index(c) for c in harx.columns]
         self.harx_ = harx.fit(pd.DataFrame(M[:, idx], columns=list(harx.columns)), y)
-        self.harx_means_ = self._offset_design(M).mean(axis=0)
 
     def _pool(self, M: NDArray[np.float64], y: NDArray[np.float64]) -> Pool:
         target = y**2 if self.params.objective == "qlike" else np.log(y**2)
@@ -276,20 +280,21 @@ class CandidateModel:
         M = self._matrix(X)
         assert self.booster_ is not None and self.feature_names is not None
         contrib, expected = self._tree_shap(M)
-        if self.harx_ is not None and self.harx_means_ is not None:
+        if self.harx_ is not None:
             design = self._offset_design(M)
-            offset = np.log(self.harx_.variance_from_design(design))  # == self._offset(M)
-            coef = self.harx_.coef_
-            linear = (design - self.harx_means_) * coef
-            base = self.harx_.intercept_ + float(self.harx_means_ @ coef)
-            base += float(np.log(self.harx_.smearing_))
-            unclipped = base + linear.sum(axis=1)
+            unclipped = self.harx_.raw_from_design(design)
+            offset = np.log(self.harx_.variance_from_raw(unclipped))  # == self._offset(M)
+            linear, base = self.harx_.linear_shap(design)
             clip_gap = offset - unclipped
             for j, col in enumerate(self.harx_.columns):
                 contrib[:, self.feature_names.index(col)] += linear[:, j]
             contrib[:, self.feature_names.index(self.harx_.columns[0])] += clip_gap
             expected += base
         return contrib, expected
+
+    def prepare_serving(self) -> None:
+        """Build the SHAP tables now, not in the first request that needs SHAP."""
+        self.build_shap_tables()
 
     def build_shap_tables(self) -> bool:
         """Tabulate the trees' SHAP values now (else the first ``shap_values`` call does);
@@ -325,20 +330,7 @@ class CandidateModel:
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         self.booster_.save_model(str(out / MODEL_FILE), format="cbm")
-        harx = None
-        if self.harx_ is not None:
-            harx = {
-                "columns": list(self.harx_.columns),
-                "space": self.harx_.space,
-                "intercept": self.harx_.intercept_,
-                "coef": [float(c) for c in self.harx_.coef_],
-                "smearing": self.harx_.smearing_,
-                "var_min": self.harx_.var_min_,
-                "var_max": self.harx_.var_max_,
-                "means": [
-                    float(m) for m in (self.harx_means_ if self.harx_means_ is not None else [])
-                ],
-            }
+        harx = self.harx_.to_dict() if self.harx_ is not None else None
         meta = {
             "name": self.name,
             "feature_names": list(self.feature_names or ()),
@@ -369,13 +361,133 @@ class CandidateModel:
         model.offset_choice_ = meta.get("offset_choice")
         losses = meta.get("offset_losses", ())
         model.offset_losses_ = tuple(float("nan") if x is None else float(x) for x in losses)
-        h = meta["harx_offset"]
-        if h is not None:
-            harx = LinearVarianceModel("offset", tuple(h["columns"]), h["space"])
-            harx.intercept_ = float(h["intercept"])
-            harx.coef_ = np.asarray(h["coef"], dtype=np.float64)
-            harx.smearing_ = float(h["smearing"])
-            harx.var_min_, harx.var_max_ = float(h["var_min"]), float(h["var_max"])
-            model.harx_ = harx
-            model.harx_means_ = np.asarray(h["means"], dtype=np.float64)
+        if meta["harx_offset"] is not None:
+            model.harx_ = LinearVarianceModel.from_dict(meta["harx_offset"])
         return model
+
+
+@dataclass
+class BlendedCandidate:
+    """Equal-weight blend, in log variance, of CandidateModels that differ only in their
+    linear offset (``params.blend_offsets``): raw = mean of the members' raw predictions,
+    vol = exp((raw + log_bias_) / 2) with Duan's smearing fitted on the blend's own training
+    residuals (log-RMSE objective; none for the QLIKE-shaped one, whose raw is already a log
+    mean).
+
+    A fixed 0.5 weight, not fitted: weights fitted by MSE went to the corners and lost out of
+    sample in research (docs/models.md). Averaging in logs rather than in variance keeps the
+    explanation exact: the blend's SHAP values are the mean of the members' (each exact), so
+    they sum with the mean expected value to the blend's raw prediction.
+    """
+
+    feature_names: tuple[str, ...] | None = None
+    params: CandidateParams = field(default_factory=CandidateParams)
+    thread_count: int = 2
+    name: str = "catboost"
+    members_: list[CandidateModel] = field(default_factory=list, init=False, repr=False)
+    log_bias_: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        if len(self.params.blend_offsets) < 2:
+            raise ValueError("a blend needs at least two offsets in params.blend_offsets")
+
+    def member_params(self) -> list[CandidateParams]:
+        """Each member's params: these, with one offset and no blend or menu."""
+        return [
+            replace(self.params, offset_columns=cols, offset_menu=(), blend_offsets=())
+            for cols in self.params.blend_offsets
+        ]
+
+    def fit(self, X: pd.DataFrame, y_vol: NDArray[np.float64]) -> Self:
+        if self.feature_names is None:
+            self.feature_names = tuple(str(c) for c in X.columns if c not in ("date", "rv_5d"))
+        y = np.asarray(y_vol, dtype=np.float64).ravel()
+        self.members_ = [
+            CandidateModel(self.feature_names, params, self.thread_count).fit(X, y)
+            for params in self.member_params()
+        ]
+        self.log_bias_ = 0.0
+        if self.params.objective == "log_rmse":
+            resid = np.log(y**2) - self.raw_prediction(X)
+            self.log_bias_ = float(np.log(np.mean(np.exp(resid))))
+        return self
+
+    def _fitted(self) -> list[CandidateModel]:
+        if not self.members_:
+            raise RuntimeError(f"{self.name} is not fitted")
+        return self.members_
+
+    def raw_prediction(self, X: pd.DataFrame | NDArray[np.float64]) -> NDArray[np.float64]:
+        """Mean of the members' log-variance raw predictions (before the blend's bias)."""
+        members = self._fitted()
+        return np.mean([m.raw_prediction(X) for m in members], axis=0)
+
+    def vol_from_raw(self, raw: NDArray[np.float64] | float) -> NDArray[np.float64]:
+        var = np.exp(np.asarray(raw, dtype=np.float64) + self.log_bias_)
+        return np.sqrt(np.maximum(var, VAR_FLOOR))
+
+    def predict_vol(self, X: pd.DataFrame | NDArray[np.float64]) -> NDArray[np.float64]:
+        return self.vol_from_raw(self.raw_prediction(X))
+
+    predict = predict_vol
+
+    def shap_values(
+        self, X: pd.DataFrame | NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], float]:
+        """The mean of the members' exact SHAP values and expected values."""
+        parts = [m.shap_values(X) for m in self._fitted()]
+        contributions = np.mean([c for c, _ in parts], axis=0)
+        return contributions, float(np.mean([e for _, e in parts]))
+
+    def prepare_serving(self) -> None:
+        for member in self._fitted():
+            member.prepare_serving()
+
+    def save(self, folder: str | Path) -> list[Path]:
+        """Each member in ``member-<i>/`` and BLEND_FILE (features, params, bias) beside."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [p for i, m in enumerate(self._fitted()) for p in m.save(out / f"member-{i}")]
+        meta = {
+            "name": self.name,
+            "feature_names": list(self.feature_names or ()),
+            "params": asdict(self.params),
+            "log_bias": self.log_bias_,
+            "members": [f"member-{i}" for i in range(len(self.members_))],
+            "raw_to_vol": "vol = exp((mean of members' raw_prediction + log_bias) / 2)",
+        }
+        (out / BLEND_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        return [*paths, out / BLEND_FILE]
+
+    @classmethod
+    def load(cls, folder: str | Path, thread_count: int = 2) -> BlendedCandidate:
+        src = Path(folder)
+        meta = json.loads((src / BLEND_FILE).read_text())
+        model = cls(
+            feature_names=tuple(meta["feature_names"]),
+            params=CandidateParams(**meta["params"]),
+            thread_count=thread_count,
+            name=meta["name"],
+        )
+        model.members_ = [CandidateModel.load(src / m, thread_count) for m in meta["members"]]
+        model.log_bias_ = float(meta["log_bias"])
+        return model
+
+
+Challenger = CandidateModel | BlendedCandidate
+
+
+def make_candidate(
+    params: CandidateParams, features: tuple[str, ...] | None, thread_count: int
+) -> Challenger:
+    """An unfitted challenger for ``params``: a blend when ``params.blend_offsets`` is set."""
+    if params.blend_offsets:
+        return BlendedCandidate(features, params, thread_count)
+    return CandidateModel(features, params, thread_count)
+
+
+def load_candidate(folder: str | Path, thread_count: int = 2) -> Challenger:
+    """A challenger ``save`` wrote into ``folder``, a blend or a single model."""
+    if (Path(folder) / BLEND_FILE).exists():
+        return BlendedCandidate.load(folder, thread_count)
+    return CandidateModel.load(folder, thread_count)

@@ -1,5 +1,9 @@
 """PNG charts for the training report (matplotlib, headless Agg backend).
 
+Charts of synthetic data say so: SYNTHETIC DATA across the plot and in the title, and in the
+PNG's Description text chunk (``SYNTHETIC_NOTE``), so a chart shown alone is never mistaken
+for a market-data result.
+
 matplotlib is imported by the first chart, not with this module: core.steps imports it, and
 every `volcast` command would otherwise pay ~0.5 s of CPU for pyplot (docs/benchmarks.md).
 """
@@ -9,10 +13,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+SYNTHETIC_NOTE = "SYNTHETIC DATA: simulated prices, not market data"
+
+
+def _save(fig: Figure, out: Path, title: str, synthetic: bool) -> None:
+    """Title (marked SYNTHETIC when it is), a watermark across the axes, PNG text chunks."""
+    ax = fig.axes[0]
+    ax.set_title(f"SYNTHETIC DATA - {title}" if synthetic else title)
+    if synthetic:
+        ax.text(
+            0.5,
+            0.5,
+            "SYNTHETIC DATA",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            rotation=20,
+            fontsize=32,
+            color="tab:red",
+            alpha=0.25,
+        )
+    fig.tight_layout()
+    metadata = {"Title": title, "Description": SYNTHETIC_NOTE if synthetic else "market data"}
+    fig.savefig(out, format="png", metadata=metadata)
+    _pyplot().close(fig)
 
 
 @cache
@@ -31,6 +63,7 @@ def plot_forecasts(
     *,
     models: Sequence[str] = ("catboost", "harx_vix"),
     label: str = "rv_5d",
+    synthetic: bool = False,
 ) -> Path:
     """Realized rv_5d and each model's out-of-sample forecast over time (vol, in %)."""
     out = Path(path)
@@ -44,12 +77,9 @@ def plot_forecasts(
             ax.plot(dates, 100 * predictions[name], lw=1.0, label=name)
     ax.set_ylabel("annualized vol, %")
     ax.set_yscale("log")
-    ax.set_title("Next-5-day SPY volatility: walk-forward forecasts vs realized")
     ax.legend(loc="upper left", frameon=False)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, format="png")
-    plt.close(fig)
+    _save(fig, out, "Next-5-day SPY volatility: walk-forward forecasts vs realized", synthetic)
     return out
 
 
@@ -59,6 +89,7 @@ def plot_importance(
     path: str | Path,
     *,
     top: int = 20,
+    synthetic: bool = False,
 ) -> Path:
     """Horizontal bars of mean |SHAP| (log-variance units), largest at the top."""
     values = np.asarray(mean_abs_shap, dtype=np.float64)
@@ -71,8 +102,34 @@ def plot_importance(
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(order) + 1.2), dpi=100)
     ax.barh([names[i] for i in order], values[order], color="tab:blue")
     ax.set_xlabel("mean |SHAP| on log variance")
-    ax.set_title("Feature importance")
-    fig.tight_layout()
-    fig.savefig(out, format="png")
-    plt.close(fig)
+    _save(fig, out, "Feature importance", synthetic)
+    return out
+
+
+def plot_cumulative_loss_difference(
+    cumulative: pd.DataFrame,
+    path: str | Path,
+    *,
+    reference: str = "harx_vix",
+    synthetic: bool = False,
+) -> Path:
+    """Two panels (QLIKE, squared variance error): each model's running sum of its loss minus
+    ``reference``'s, from ``walkforward.cumulative_loss_difference``. Falling = gaining."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dates = pd.to_datetime(cumulative["date"])
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), dpi=100, sharex=True)
+    for ax, (loss, title) in zip(
+        axes, (("qlike", "QLIKE"), ("se_var", "squared error of variance")), strict=True
+    ):
+        for column in cumulative.columns:
+            if column.endswith(f":{loss}"):
+                ax.plot(dates, cumulative[column], lw=1.0, label=column.split(":")[0])
+        ax.axhline(0.0, color="0.3", lw=0.6)
+        ax.set_ylabel(f"cumulative {title}\nminus {reference}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower left", frameon=False, ncol=3)
+    title = f"Where gains and losses vs {reference} happen (below 0 = better)"
+    _save(fig, out, title, synthetic)
     return out

@@ -10,6 +10,10 @@ Boundaries are inclusive, because the rule says "at least": an improvement exact
 the bar passes, and a tie with production passes. A tolerance of 1e-12 absorbs float rounding
 (0.0975 / 0.1 is not exactly 0.975 in binary), so "exactly at the bar" means what it says.
 
+Significance: with the Diebold-Mariano p-values of the candidate against HAR-X (HAC, the
+walk-forward's lags), the figures and the reason carry them, so a reader sees whether a gain
+is distinguishable from noise on that window. They inform; the bar decides.
+
 Broken numbers never promote: a NaN, infinite or non-positive loss (both losses are strictly
 positive for any imperfect forecast) gives a refusal that names the figure, instead of a
 comparison that NaN would silently make False or inf would make True.
@@ -22,10 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The gate's two losses (lower is better) and how the reason names them.
-METRICS: dict[str, str] = {"qlike": "QLIKE", "rmse_var": "RMSE(var)"}
-#: Accepted spellings of the same losses (core.models.walkforward.evaluate says rmse_variance).
-ALIASES: dict[str, str] = {"rmse_variance": "rmse_var"}
+#: The gate's two losses (lower is better), as core.models.walkforward names them, and how
+#: the reason names them.
+METRICS: dict[str, str] = {"qlike": "QLIKE", "rmse_variance": "RMSE(var)"}
 #: Float slack on the inclusive boundaries (see module docstring).
 TOLERANCE = 1e-12
 
@@ -49,13 +52,16 @@ def decide(
     production: Mapping[str, float] | None = None,
     *,
     min_improvement: float,
+    dm_p_values: Mapping[str, float] | None = None,
 ) -> GateDecision:
     """Apply the gate to out-of-sample losses measured on one common window.
 
-    ``candidate``, ``harx`` and ``production`` map ``qlike`` and ``rmse_var`` (or
-    ``rmse_variance``) to mean losses; extra keys are ignored. ``min_improvement`` is a
-    fraction (settings.gate_min_improvement, 0.025 = 2.5%). A missing key is a caller bug and
-    raises KeyError; unusable values (NaN, inf, <= 0) give a refusal, not an exception.
+    ``candidate``, ``harx`` and ``production`` map ``qlike`` and ``rmse_variance`` to mean
+    losses; extra keys are ignored. ``min_improvement`` is a fraction
+    (settings.gate_min_improvement, 0.025 = 2.5%). ``dm_p_values`` maps the same keys to the
+    two-sided Diebold-Mariano p-values of candidate vs HAR-X (reported, never decisive). A
+    missing key is a caller bug and raises KeyError; unusable values (NaN, inf, <= 0) give a
+    refusal, not an exception.
     """
     if not (math.isfinite(min_improvement) and 0.0 <= min_improvement < 1.0):
         raise ValueError(f"min_improvement must be in [0, 1), got {min_improvement!r}")
@@ -95,17 +101,25 @@ def decide(
         cand, ref = values["candidate"][key], values["harx"][key]
         gain = 1.0 - cand / ref
         beats = gain >= min_improvement - TOLERANCE
+        p_value = None if dm_p_values is None else _finite(float(dm_p_values[key]))
+        dm = "" if p_value is None else f" (DM p {p_value:.2f})"
         entry: dict[str, Any] = {
             "candidate": cand,
             "harx": ref,
             "improvement_vs_harx_pct": 100.0 * gain,
             "beats_harx": beats,
+            "dm_p_value": p_value,
         }
         if beats:
-            successes.append(f"{label} {100.0 * gain:+.1f}%")
+            successes.append(f"{label} {100.0 * gain:+.1f}%{dm}")
+        elif gain < 0.0:
+            failures.append(
+                f"{label} is {_pct(-100.0 * gain, bar_pct)}% worse than HAR-X{dm}, "
+                f"below the {bar_pct:.1f}% bar"
+            )
         else:
             failures.append(
-                f"{label} improves {_pct(100.0 * gain, bar_pct)}% on HAR-X, "
+                f"{label} improves {_pct(100.0 * gain, bar_pct)}% on HAR-X{dm}, "
                 f"below the {bar_pct:.1f}% bar"
             )
         if "production" in values:
@@ -148,15 +162,14 @@ def _pct(value: float, bar: float) -> str:
 
 
 def _pick(side: str, metrics: Mapping[str, float]) -> dict[str, float]:
-    """The gate's two losses from ``metrics`` as floats, accepting the known aliases."""
-    normalized = {ALIASES.get(k, k): v for k, v in metrics.items()}
-    missing = [k for k in METRICS if k not in normalized]
+    """The gate's two losses from ``metrics`` as floats."""
+    missing = [k for k in METRICS if k not in metrics]
     if missing:
         raise KeyError(f"{side} metrics lack {missing}; got {sorted(metrics)}")
     out: dict[str, float] = {}
     for key in METRICS:
         try:
-            out[key] = float(normalized[key])
+            out[key] = float(metrics[key])
         except (TypeError, ValueError):
             out[key] = math.nan  # reported as unusable, never compared
     return out

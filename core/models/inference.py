@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from core.explain import top_drivers
-from core.models.candidate import CandidateModel
+from core.models.servable import ServableModel
 
 #: Drivers stored per prediction: the API serves top_k <= this without recomputing SHAP.
 STORED_DRIVERS = 10
@@ -17,8 +17,9 @@ STORED_DRIVERS = 10
 VOL_RANGE = (0.02, 2.5)
 
 
-def predictions_frame(model: CandidateModel, features: pd.DataFrame, version: str) -> pd.DataFrame:
-    """predictions_daily rows for every row of ``features`` (date + feature columns)."""
+def predictions_frame(model: ServableModel, features: pd.DataFrame, version: str) -> pd.DataFrame:
+    """predictions_daily rows for every row of ``features`` (date + feature columns), scored
+    by ``model`` of either kind (core.models.servable)."""
     names = list(model.feature_names or ())
     missing = [c for c in names if c not in features.columns]
     if missing:

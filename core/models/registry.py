@@ -21,7 +21,8 @@ Why this shape:
   entries, so ``rollback`` needs nothing but the pointer. Format::
 
       {"format": 1, "version": "<id>", "promoted_at": "<UTC ISO>", "via": "promote"|"rollback",
-       "override": null | "<reason>", "previous": [<entries like this, no "previous">, ...]}
+       "override": null | "<reason>", "reason": null | "<why it serves>",
+       "previous": [<entries like this, no "previous">, ...]}
 
   ``previous`` is most-recent first and capped at ``HISTORY_LIMIT``. A plain-text pointer that
   holds just a version id (an operator's manual fix) is read as a pointer without history.
@@ -31,6 +32,14 @@ Why this shape:
   time, are unique per content and second, and say when a model was made at a glance.
 - ``VOLCAST_MODEL_VERSION`` (a pin) beats PRODUCTION in ``resolve``: rolling back a serving
   fleet must not depend on the train pipeline.
+- Identity: two versions are the same model when ``identity_hash`` of their metadata agrees
+  (kind, features, params, training data, code version and whether the gate passed; see
+  IDENTITY_KEYS). ``register`` records each version under
+  ``artifacts/model/_identity/<identity hash>``, so ``find_identical`` answers "was this
+  exact model registered already?" with one GET and a re-train on the same data and code can
+  reuse it instead of registering a duplicate. The model files are not part of the identity:
+  CatBoost writes a fresh model GUID into every .cbm, so two fits that predict identically
+  differ in bytes. Versions registered before the index existed are never found by it.
 """
 
 from __future__ import annotations
@@ -65,8 +74,17 @@ HISTORY_LIMIT = 50
 POINTER_FORMAT = 1
 #: Keys the caller must put in the metadata passed to ``register``.
 REQUIRED_METADATA = ("features", "training_data", "params", "metrics", "gate")
+#: What a version without ``kind`` in its metadata is: every version before kinds existed was
+#: a CatBoost model (core.models.servable names the kinds).
+LEGACY_KIND = "catboost"
 #: Keys only the registry writes.
 REGISTRY_KEYS = ("version", "created_at", "content_hash", "files")
+#: The metadata that makes a model what it is: fitting is seeded, so the same values give a
+#: model that predicts the same numbers. The gate's verdict (passed or not) is part of it too,
+#: as promotion reads it from the version; its figures and wording are not (the champion they
+#: were compared with, and why a baseline was fitted, change nothing in the model).
+IDENTITY_KEYS = ("kind", "features", "params", "training_data", "code_version")
+IDENTITY_DIR = "_identity"
 
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
@@ -102,6 +120,8 @@ class VersionInfo:
     promoted: bool  # is the current production version
     gate_passed: bool
     metrics: dict[str, float]  # the numeric top-level entries of metadata["metrics"]
+    kind: str  # metadata["kind"] (see core.models.servable); LEGACY_KIND when absent
+    asof: str | None  # metadata["training_data"]["asof"]: the session it was trained as of
 
 
 def _utc_iso(moment: dt.datetime, timespec: str = "seconds") -> str:
@@ -166,6 +186,17 @@ def _dumps(obj: Any) -> bytes:
     return (json.dumps(_jsonable(obj), sort_keys=True, indent=2, allow_nan=False) + "\n").encode()
 
 
+def identity_hash(metadata: Mapping[str, Any]) -> str:
+    """sha256 of what makes a version the same model (IDENTITY_KEYS + the gate's ``passed``);
+    metadata without ``code_version`` gets this code's, as ``register`` would give it."""
+    gate = metadata.get("gate") or {}
+    body = {key: metadata.get(key) for key in IDENTITY_KEYS}
+    if body["code_version"] is None:
+        body["code_version"] = code_version()
+    body["gate_passed"] = gate.get("passed")
+    return hashlib.sha256(_dumps(body)).hexdigest()
+
+
 def _check_version_id(version: str) -> str:
     if not isinstance(version, str) or not _VERSION_RE.match(version) or version == "PRODUCTION":
         raise ValueError(
@@ -173,6 +204,10 @@ def _check_version_id(version: str) -> str:
             "starting with a letter or digit"
         )
     return version
+
+
+def _identity_key(digest: str) -> str:
+    return f"{PREFIX}/{IDENTITY_DIR}/{digest}.json"
 
 
 def _check_file_name(name: str) -> str:
@@ -272,17 +307,34 @@ class ModelRegistry:
             "files": manifest,
         }
         self.lake.put_bytes(f"{PREFIX}/{version}/{METADATA_FILE}", _dumps(body))
+        self.lake.put_bytes(_identity_key(identity_hash(body)), _dumps({"version": version}))
         log.info("registered model version %s (%d files)", version, len(names))
         return version
 
-    def promote(self, version: str, *, override: str | None = None) -> None:
+    def find_identical(self, metadata: Mapping[str, Any]) -> str | None:
+        """The complete version that is the same model as ``metadata`` describes (same
+        ``identity_hash``), or None: a re-train on the same data and code finds its earlier
+        self here. The index entry is checked against the version's own metadata."""
+        digest = identity_hash(_jsonable(dict(metadata)))
+        try:
+            version = str(json.loads(self.lake.get_bytes(_identity_key(digest)))["version"])
+            found = self._metadata(version)
+        except (FileNotFoundError, VersionNotFound, KeyError, ValueError):
+            return None
+        return version if identity_hash(found) == digest else None
+
+    def promote(
+        self, version: str, *, override: str | None = None, reason: str | None = None
+    ) -> None:
         """Point PRODUCTION at ``version``; the current one goes onto the rollback stack.
 
         Refuses (GateRefused) a version whose gate did not pass unless ``override`` gives a
-        reason, which the pointer and the version's events record. Promoting the version that
-        is already production is a no-op, so a re-run of the train step changes nothing.
+        reason, which the pointer and the version's events record. ``reason`` says why it
+        serves (recorded in the pointer and the event; the override's reason when omitted).
+        Promoting the version that is already production is a no-op, so a re-run of the train
+        step changes nothing.
         """
-        reason = self.check_promotable(version, override)
+        forced = self.check_promotable(version, override)
         current = self._read_pointer()
         if current is not None and current["version"] == version:
             log.info("model version %s is already production: nothing to do", version)
@@ -291,11 +343,12 @@ class ModelRegistry:
             "version": version,
             "promoted_at": self._stamp(),
             "via": "promote",
-            "override": reason,
+            "override": forced,
+            "reason": reason or (f"override: {forced}" if forced else None),
         }
         self._switch(entry, current, via="promote")
-        if reason:
-            log.warning("model version %s promoted against its gate: %s", version, reason)
+        if forced:
+            log.warning("model version %s promoted against its gate: %s", version, forced)
 
     def check_promotable(self, version: str, override: str | None = None) -> str | None:
         """Raise GateRefused unless ``version`` passed its gate or ``override`` gives a reason;
@@ -325,6 +378,7 @@ class ModelRegistry:
             "promoted_at": self._stamp(),
             "via": "rollback",
             "override": target.get("override"),
+            "reason": f"rolled back from {current['version']}",
         }
         self._switch(entry, {**current, "previous": older}, via="rollback", stack_current=False)
         return str(target["version"])
@@ -412,6 +466,7 @@ class ModelRegistry:
             except VersionNotFound:
                 continue  # half-written: invisible until metadata.json exists
             metrics = meta.get("metrics") or {}
+            training = meta.get("training_data") or {}
             out.append(
                 VersionInfo(
                     version=name,
@@ -423,6 +478,8 @@ class ModelRegistry:
                         for k, v in metrics.items()
                         if isinstance(v, int | float) and not isinstance(v, bool)
                     },
+                    kind=str(meta.get("kind") or LEGACY_KIND),
+                    asof=training.get("asof"),
                 )
             )
         return out
@@ -466,6 +523,7 @@ class ModelRegistry:
                 "promoted_at": None,
                 "via": "manual",
                 "override": None,
+                "reason": "set by hand (a plain-text pointer)",
                 "previous": [],
             }
         pointer = json.loads(text)
@@ -502,6 +560,7 @@ class ModelRegistry:
                 "via": via,
                 "previous": old,
                 "override": entry.get("override"),
+                "reason": entry.get("reason"),
             },
         )
         if old is not None and self._is_complete(old):

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from core.models import metrics
 from core.models.baselines import VolModel
@@ -173,3 +174,114 @@ def evaluate(
             * metrics.improvement(cand["rmse_variance"], ref["rmse_variance"]),
         },
     }
+
+
+#: The report's sub-periods (inclusive ISO bounds): calm 2012-2015, 2016-2019, and 2020 on
+#: (the March 2020 crash, 2022, April 2025). Fixed before any result was read (issue 12).
+PERIODS: dict[str, tuple[str, str]] = {
+    "2012-2015": ("2012-01-01", "2015-12-31"),
+    "2016-2019": ("2016-01-01", "2019-12-31"),
+    "2020-2026": ("2020-01-01", "2026-12-31"),
+}
+
+
+def period_report(
+    predictions: pd.DataFrame,
+    *,
+    reference: str = "harx_vix",
+    periods: Mapping[str, tuple[str, str]] | None = None,
+    dm_lags: int | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per period ("full" plus ``periods``): for every model, QLIKE and RMSE(var), the
+    improvement over ``reference`` in % (100 * (1 - model/reference)) and the Diebold-Mariano
+    p-values of model vs reference on QLIKE and squared variance error (HAC, ``dm_lags`` or
+    ``default_dm_lags(n)`` of the period, >= 5). Periods with fewer than 20 rows are left out.
+    """
+    dates = pd.to_datetime(predictions["date"])
+    chosen = {"full": (dates.min(), dates.max())}
+    for name, (lo, hi) in (PERIODS if periods is None else periods).items():
+        chosen[name] = (pd.Timestamp(lo), pd.Timestamp(hi))
+    out: dict[str, dict[str, Any]] = {}
+    for name, (lo, hi) in chosen.items():
+        part = predictions.loc[(dates >= lo) & (dates <= hi)]
+        if len(part) < 20:
+            continue
+        realized = part[LABEL].to_numpy(dtype=np.float64)
+        lags = metrics.default_dm_lags(len(part)) if dm_lags is None else dm_lags
+        ref_fc = part[reference].to_numpy(dtype=np.float64)
+        ref_q = metrics.qlike_loss(realized, ref_fc)
+        ref_s = metrics.squared_error_variance(realized, ref_fc)
+        models: dict[str, dict[str, float | None]] = {}
+        for model in model_columns(part):
+            fc = part[model].to_numpy(dtype=np.float64)
+            q, s = metrics.qlike_loss(realized, fc), metrics.squared_error_variance(realized, fc)
+            entry: dict[str, float | None] = {
+                "qlike": float(q.mean()),
+                "rmse_variance": float(np.sqrt(s.mean())),
+                "qlike_vs_reference_pct": 100.0 * (1.0 - q.mean() / ref_q.mean()),
+                "rmse_variance_vs_reference_pct": 100.0
+                * (1.0 - np.sqrt(s.mean()) / np.sqrt(ref_s.mean())),
+                "dm_qlike_p": None,
+                "dm_se_var_p": None,
+            }
+            if model != reference:
+                entry["dm_qlike_p"] = metrics.diebold_mariano(q, ref_q, lags)[1]
+                entry["dm_se_var_p"] = metrics.diebold_mariano(s, ref_s, lags)[1]
+            models[model] = entry
+        out[name] = {
+            "start": part["date"].min().date().isoformat(),
+            "end": part["date"].max().date().isoformat(),
+            "n": len(part),
+            "dm_lags": lags,
+            "models": models,
+        }
+    return out
+
+
+def trimmed_rmse(
+    predictions: pd.DataFrame, *, model: str, reference: str = "harx_vix", days: int = 10
+) -> dict[str, Any]:
+    """RMSE(var) of ``model`` vs ``reference`` without the ``days`` rows where ``model`` gained
+    most on ``reference`` and the ``days`` rows where it lost most (by squared-error
+    difference): how much of the difference a handful of days decides. Improvements in %."""
+    realized = predictions[LABEL].to_numpy(dtype=np.float64)
+    s_model = metrics.squared_error_variance(realized, predictions[model].to_numpy(np.float64))
+    s_ref = metrics.squared_error_variance(realized, predictions[reference].to_numpy(np.float64))
+    order = np.argsort(s_model - s_ref, kind="stable")
+    dropped = np.concatenate([order[:days], order[-days:]])
+    keep = np.ones(len(order), dtype=bool)
+    keep[dropped] = False
+    dates = pd.to_datetime(predictions["date"]).to_numpy()
+
+    def gain(mask: NDArray[np.bool_]) -> float:
+        return 100.0 * (1.0 - np.sqrt(s_model[mask].mean()) / np.sqrt(s_ref[mask].mean()))
+
+    return {
+        "model": model,
+        "reference": reference,
+        "days_dropped_each_side": days,
+        "rmse_variance_vs_reference_pct": gain(np.ones(len(order), dtype=bool)),
+        "rmse_variance_vs_reference_pct_trimmed": gain(keep),
+        "best_days": [pd.Timestamp(d).date().isoformat() for d in dates[order[:days]]],
+        "worst_days": [pd.Timestamp(d).date().isoformat() for d in dates[order[-days:]]],
+    }
+
+
+def cumulative_loss_difference(
+    predictions: pd.DataFrame, *, reference: str = "harx_vix"
+) -> pd.DataFrame:
+    """date, then per model (not the reference) the running sum of its loss minus the
+    reference's, for QLIKE and squared variance error (``<model>:qlike``, ``<model>:se_var``):
+    below zero is where the model gained. The chart of where gains and losses happen."""
+    realized = predictions[LABEL].to_numpy(dtype=np.float64)
+    ref_fc = predictions[reference].to_numpy(dtype=np.float64)
+    ref_q = metrics.qlike_loss(realized, ref_fc)
+    ref_s = metrics.squared_error_variance(realized, ref_fc)
+    out = {"date": pd.to_datetime(predictions["date"]).to_numpy()}
+    for model in model_columns(predictions):
+        if model == reference:
+            continue
+        fc = predictions[model].to_numpy(dtype=np.float64)
+        out[f"{model}:qlike"] = np.cumsum(metrics.qlike_loss(realized, fc) - ref_q)
+        out[f"{model}:se_var"] = np.cumsum(metrics.squared_error_variance(realized, fc) - ref_s)
+    return pd.DataFrame(out)

@@ -16,8 +16,8 @@ history. The first load reads each table's listing and per-year snapshots (core.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,9 +30,10 @@ from core.calendar import latest_trading_day, trading_days
 from core.config import Settings
 from core.explain import Driver
 from core.lake import Lake
-from core.models.candidate import CandidateModel
 from core.models.registry import POINTER_KEY, ModelRegistry
+from core.models.servable import load_version, model_kind
 from core.serving.state import FeatureTable, Forecast, Freshness, ServingModel, ServingState
+from core.steps.context import SOURCE_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +121,14 @@ class ServingHolder:
             current,
             model=model,
             no_model_reason=reason,
+            model_reason=_why_serving(self._token) if model is not None else None,
             features=features,
             predictions=predictions,
             freshness=freshness,
             selector=selector,
             # a new version starts an empty cache; the same version keeps what it computed
             computed={} if model_changed else current.computed,
+            synthetic_data=self._synthetic(current.synthetic_data),
         )
         if model_changed:
             log.info("serving model %s", model.version if model else None)
@@ -147,6 +150,16 @@ class ServingHolder:
         loaded = self._load_model(version)
         self._token = token
         return loaded, None, True
+
+    def _synthetic(self, known: bool | None) -> bool | None:
+        """Whether the lake holds simulated prices: read from its source marker until the
+        lake has one (a lake's source never changes once claimed), then kept."""
+        if known is not None:
+            return known
+        try:
+            return bool(json.loads(self.lake.get_bytes(SOURCE_MARKER)).get("synthetic"))
+        except FileNotFoundError:
+            return None
 
     def _pointer_bytes(self) -> bytes | None:
         try:
@@ -240,13 +253,24 @@ class ServingHolder:
 
 
 def load_serving_model(registry: ModelRegistry, version: str) -> ServingModel:
-    """A registered version, checked against its sha256s and loaded for one-thread scoring."""
-    meta = registry.show(version)
-    with tempfile.TemporaryDirectory(prefix="volcast-serving-") as folder:
-        registry.materialize(version, folder)
-        model = CandidateModel.load(folder, thread_count=SERVING_THREADS)
-    model.build_shap_tables()  # now, not in the first request that needs SHAP
-    return ServingModel(version, model, meta.get("created_at"), _utcnow())
+    """A registered version of either kind, checked against its sha256s and loaded for
+    one-thread scoring, with what it needs precomputed (SHAP tables for CatBoost)."""
+    model, meta = load_version(registry, version, SERVING_THREADS)
+    model.prepare_serving()  # now, not in the first request that needs SHAP
+    return ServingModel(version, model, meta.get("created_at"), _utcnow(), model_kind(meta))
+
+
+def _why_serving(token: object) -> str | None:
+    """Why the served version serves: the pin, or the reason the PRODUCTION pointer records."""
+    if isinstance(token, str):
+        return "pinned by VOLCAST_MODEL_VERSION"
+    if not isinstance(token, bytes):
+        return None
+    try:
+        pointer = json.loads(token)
+    except ValueError:
+        return "set by hand (a plain-text pointer)"
+    return pointer.get("reason") if isinstance(pointer, dict) else None
 
 
 def _drivers(stored: list[dict]) -> list[Driver]:

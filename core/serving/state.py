@@ -26,8 +26,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from core.explain import Driver, rank_drivers
-from core.models.candidate import CandidateModel
 from core.models.inference import STORED_DRIVERS
+from core.models.servable import ModelKind, ServableModel
 
 
 class NoFeaturesError(LookupError):
@@ -64,9 +64,10 @@ class ServingModel:
     """A loaded model version and what scoring a row needs, precomputed once."""
 
     version: str
-    model: CandidateModel
+    model: ServableModel
     created_at: str | None
     loaded_at: dt.datetime
+    kind: ModelKind = "catboost"
     names: tuple[str, ...] = field(init=False)
     positions: dict[str, int] = field(init=False)
     #: values -> tuple of the values of ``names``, in order (one C call).
@@ -87,17 +88,25 @@ class ServingModel:
         vol = float(self.model.vol_from_raw(expected + float(contributions[0].sum())))
         return vol, rank_drivers(self.names, matrix, contributions, k)[0]
 
-    def row_from_mapping(self, values: Mapping[str, float]) -> NDArray[np.float64]:
+    def row_from_mapping(
+        self, values: Mapping[str, float], ignorable: frozenset[str] = frozenset()
+    ) -> NDArray[np.float64]:
         """The model's input row from a name -> value mapping; FeatureVectorError if it does not
-        fit (every problem named at once, so one correction fixes the request)."""
-        if len(values) == len(self.names):  # the usual case: one pass, no per-name checks
-            try:
-                row = np.array(self.pick(values), dtype=np.float64)
-            except (KeyError, TypeError, ValueError, OverflowError):
-                row = None
-            if row is not None and np.isfinite(row).all():
+        fit (every problem named at once, so one correction fixes the request).
+
+        Names in ``ignorable`` (the features_daily columns this model does not use) are
+        accepted and ignored, so a full feature row scores whichever kind of model serves.
+        """
+        try:  # the usual case: one pass, no per-name checks
+            row = np.array(self.pick(values), dtype=np.float64)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            row = None
+        if row is not None and np.isfinite(row).all():
+            if len(values) == len(self.names):  # every model feature and nothing else
                 return row
-        unknown = sorted(n for n in values if n not in self.positions)
+            if all(n in self.positions or n in ignorable for n in values):
+                return row
+        unknown = sorted(n for n in values if n not in self.positions and n not in ignorable)
         missing = [n for n in self.names if n not in values]
         non_finite = [
             n for n, v in values.items() if n in self.positions and not _is_finite_number(v)
@@ -121,6 +130,11 @@ class FeatureTable:
     columns: tuple[str, ...] = ()
     rows: dict[dt.date, NDArray[np.float64]] = field(default_factory=dict)
     newest: dt.date | None = None
+    #: ``columns`` as a set (what a posted vector may name beyond the model's features).
+    names: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", frozenset(self.columns))
 
     def extended(self, frame: pd.DataFrame) -> FeatureTable:
         """A new table with ``frame``'s rows (a features_daily read) added or replaced."""
@@ -165,8 +179,12 @@ class ServingState:
     predictions: dict[dt.date, Forecast]
     freshness: Freshness
     no_model_reason: str | None = None
+    #: Why the model serves (the PRODUCTION pointer's reason, or the pin).
+    model_reason: str | None = None
     computed: dict[dt.date, Forecast] = field(default_factory=dict)
     selector: NDArray[np.intp] | None = None
+    #: The lake holds simulated prices (its source marker); None while it holds no data.
+    synthetic_data: bool | None = None
 
     def require_model(self) -> ServingModel:
         if self.model is None:

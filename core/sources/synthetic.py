@@ -7,8 +7,9 @@ priced by VIX with a premium. White noise would make every model look the same.
 Model (one trading day per step, from ``ORIGIN`` on the XNYS calendar):
 
 * SPY total log return ``r_t = mu_s + e_t``, ``e_t = sigma_t z_t`` with standardized
-  Student-t(6) ``z_t`` and GJR-GARCH(1,1) variance (the ``gamma`` term is the leverage
-  effect: losses raise tomorrow's variance more than gains). A two-state Markov regime
+  Student-t(6) ``z_t``, floored at the -20% market-wide circuit breaker, and GJR-GARCH(1,1)
+  variance (the ``gamma`` term is the leverage effect: losses raise tomorrow's variance more
+  than gains). A two-state Markov regime
   (calm / stress) scales the GARCH intercept, so stress episodes reach 40-80% vol, and
   gives stress a negative drift (crashes, not just wide days).
 * VIX = the model's own 22-day expected volatility, times a variance-risk premium, plus
@@ -63,6 +64,8 @@ T_DF = 6.0
 CALM_VOL = 0.160  # annualized long-run vol in the calm regime
 STRESS_OMEGA_MULT = 9.0  # stress long-run vol = CALM_VOL * 3 ~ 48%
 MAX_VOL = 0.80  # ceiling on annualized conditional vol (2008 and 2020 peaked near 80-90%)
+#: SPY's worst day: the market-wide circuit breaker halts trading for the day at -20%.
+CIRCUIT_BREAKER = math.log(0.8)
 P_ENTER_STRESS = 1 / 1000
 P_EXIT_STRESS = 1 / 60
 STRESS_SHARE = P_ENTER_STRESS / (P_ENTER_STRESS + P_EXIT_STRESS)  # long-run time in stress
@@ -232,7 +235,7 @@ def _simulate(seed: int, n: int) -> pd.DataFrame:
     tlt_sigma = 0.14 / math.sqrt(TRADING_DAYS) * vol_ratio**0.25
     hyg_sigma = 0.35 * sigma + 0.02 / math.sqrt(TRADING_DAYS)
     total_ret = {
-        "SPY": drift(SPY_MU) + sigma * shock,
+        "SPY": np.maximum(drift(SPY_MU) + sigma * shock, CIRCUIT_BREAKER),
         "TLT": drift(TLT_MU) + tlt_sigma * (-0.35 * shock + math.sqrt(1 - 0.35**2) * nrm[:, 0]),
         "HYG": drift(HYG_MU) + hyg_sigma * (0.70 * shock + math.sqrt(1 - 0.70**2) * nrm[:, 1]),
     }

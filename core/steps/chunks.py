@@ -1,10 +1,10 @@
 """A long backfill as chunks that can run in parallel and resume where a run stopped.
 
 The chain has three phases and each must be complete over the whole range before the next
-starts: curating a chunk reads the raw session before it, and a chunk's features read 252
-curated sessions back, across the chunk boundary. Within a phase, chunks are independent, so
-an orchestrator may run them side by side (one container each on ECS). A finished chunk
-leaves a marker in the lake, written after its partitions: a re-run skips it.
+starts: a chunk's features read 252 curated sessions back, across the chunk boundary. Within a
+phase, chunks are independent, so an orchestrator may run them side by side (one container
+each on ECS). A finished chunk leaves a marker in the lake, written after its partitions: a
+re-run skips it.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 import pandas as pd
@@ -12,6 +13,8 @@ from core.config import Settings
 from core.lake import Lake, WriteReport
 
 SOURCE_MARKER = "_meta/source.json"
+
+log = logging.getLogger(__name__)
 
 
 class IngestError(RuntimeError):
@@ -49,14 +52,41 @@ def session_range(start: DateLike, end: DateLike) -> pd.DatetimeIndex:
 
 
 def step_summary(step: str, days: pd.DatetimeIndex, *reports: WriteReport, **extra: object) -> dict:
-    """The JSON summary every step returns: its range and what each table write did."""
-    return {
+    """The JSON summary every step returns: its range and what each table write did. Logs it
+    as one line (``summary_line``): the run's log then says what each step wrote."""
+    summary = {
         "step": step,
         "start": days[0].date().isoformat(),
         "end": days[-1].date().isoformat(),
         **{r.table: r.summary() for r in reports},
         **extra,
     }
+    log.info("%s", summary_line(summary))
+    return summary
+
+
+def summary_line(summary: dict) -> str:
+    """A step summary as one line for people: "ingest 2022-07-01: raw.market 1 partition
+    written, 0 unchanged; source csv" (SYNTHETIC DATA said when the source is synthetic)."""
+    start, end = summary.get("start"), summary.get("end")
+    span = start if start == end else f"{start}..{end}"
+    parts = []
+    for table, counts in summary.items():
+        if isinstance(counts, dict) and "written" in counts:
+            written = counts["written"]
+            text = f"{table} {written} partition{'s' if written != 1 else ''} written, "
+            text += f"{counts.get('unchanged', 0)} unchanged"
+            if counts.get("conflict"):
+                text += f", {counts['conflict']} conflicting (kept aside)"
+            parts.append(text)
+    if summary.get("days_without_features"):
+        parts.append(f"{summary['days_without_features']} session(s) without features (warm-up)")
+    if "model_version" in summary:
+        parts.append(f"model {summary['model_version']}")
+    if "source" in summary:
+        synthetic = "SYNTHETIC DATA, " if summary.get("synthetic_data") else ""
+        parts.append(f"{synthetic}source {summary['source']}")
+    return f"{summary.get('step')} {span}: " + ("; ".join(parts) or "nothing to write")
 
 
 def lake_source(ctx: Context) -> dict:

@@ -12,7 +12,9 @@ from core.calendar import DateLike, shift_trading_days, to_day, trading_days
 from core.config import SYMBOLS
 from core.features import LOOKBACK_SESSIONS, build_features
 from core.labels import HORIZON_SESSIONS, build_labels
-from core.market import curate
+from core.lake import Lake
+from core.market import curate, raw_bars
+from core.plausibility import REFERENCE_SESSIONS, Screening, accepted_bars, screen
 from core.sources import MarketSource, get_source
 from core.steps.context import (
     SOURCE_MARKER,
@@ -79,16 +81,26 @@ def ingest(
 ) -> dict:
     """Download raw bars for [start, end] and store them as immutable raw.market partitions.
 
-    ``known_until`` (a later day) widens the download, not the write: a chunk of an older
-    range then tells a series that had not started yet (VIX3M before 2009) from a gap.
+    The download reaches ``REFERENCE_SESSIONS`` + 1 sessions further back: each day's return
+    comes from the previous close of the same download (core.market), and the plausibility
+    checks compare a bar with the sessions before it (core.plausibility). ``known_until`` (a
+    later day) widens the download, not the write: a chunk of an older range then tells a
+    series that had not started yet (VIX3M before 2009) from a gap, and sees whether a bar
+    on its last day is undone the next session. A finding that no recorded acceptance covers
+    stops the step before anything is written.
     """
     days = session_range(start, end)
     source = source or get_source(ctx.settings)
-    raw = source.fetch(SYMBOLS, days[0], max(days[-1], to_day(known_until or days[-1])))
-    inception = check_complete(raw, days, SYMBOLS)
-    raw = contracts.validate(contracts.RAW_MARKET, raw.loc[raw["date"] <= days[-1]])
+    first = shift_trading_days(days[0], -(REFERENCE_SESSIONS + 1))
+    download = source.fetch(SYMBOLS, first, max(days[-1], to_day(known_until or days[-1])))
+    # The previous session too: its close is the first day's reference.
+    previous = shift_trading_days(days[0], -1)
+    inception = check_complete(download, session_range(previous, days[-1]), SYMBOLS)
+    inception = {sym: day for sym, day in inception.items() if pd.Timestamp(day) > days[0]}
+    raw, screening = bars_from_download(ctx.lake, download, days)
     _claim_lake_for(ctx, source)
     report = ctx.lake.write_partitions(contracts.RAW_MARKET, raw, progress=progress)
+    extra = {"accepted_bars": screening.accepted_summary()} if not screening.accepted.empty else {}
     return step_summary(
         "ingest",
         days,
@@ -96,13 +108,32 @@ def ingest(
         source=source.name,
         synthetic_data=source.is_synthetic,
         series_start=inception,
+        **extra,
     )
 
 
+def bars_from_download(
+    lake: Lake, download: pd.DataFrame, days: pd.DatetimeIndex
+) -> tuple[pd.DataFrame, Screening]:
+    """Contract-checked raw.market rows for ``days`` from one source frame, and the screening.
+
+    The download's rows from the session before ``days`` on pass the download contract (the
+    closes each day's return reads must be valid prices); every bar is then judged by the
+    plausibility checks. Raises ContractError or PlausibilityError; writes nothing.
+    """
+    used = download["date"].between(shift_trading_days(days[0], -1), days[-1])
+    contracts.validate(contracts.MARKET_DOWNLOAD, download.loc[used])
+    bars = raw_bars(download)
+    screening = screen(bars, days, accepted_bars(lake))
+    screening.raise_if_refused(contracts.RAW_MARKET)
+    written = bars.loc[bars["date"].between(days[0], days[-1])]
+    return contracts.validate(contracts.RAW_MARKET, written), screening
+
+
 def curate_market(ctx: Context, start: DateLike, end: DateLike, progress: bool = False) -> dict:
-    """raw.market -> curated.market_daily for [start, end] (reads one extra session back)."""
+    """raw.market -> curated.market_daily for [start, end] (returns are stored with the bars)."""
     days = session_range(start, end)
-    raw = ctx.lake.read(contracts.RAW_MARKET, shift_trading_days(days[0], -1), days[-1])
+    raw = ctx.lake.read(contracts.RAW_MARKET, days[0], days[-1])
     _require_days(raw, days, contracts.RAW_MARKET)
     curated = curate(raw, days[0])
     report = ctx.lake.write_partitions(contracts.CURATED_MARKET, curated, progress=progress)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import tempfile
+import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,30 @@ from core.features import build_features
 from core.labels import HORIZON_SESSIONS, build_labels
 from core.market import curate
 from core.mirror import mirror_from_settings
-from core.models.candidate import CandidateModel
-from core.models.charts import plot_forecasts, plot_importance
+from core.models.charts import (
+    plot_cumulative_loss_difference,
+    plot_forecasts,
+    plot_importance,
+)
 from core.models.inference import canary as run_canary
 from core.models.inference import predictions_frame
 from core.models.registry import ModelRegistry
-from core.models.training import GateWindow, production_recipe, run_evaluation, train_candidate
+from core.models.servable import (
+    CHALLENGER_KIND,
+    REFERENCE_KIND,
+    ServableModel,
+    load_version,
+    model_kind,
+)
+from core.models.training import (
+    FittedVersion,
+    GateWindow,
+    fit_reference,
+    production_recipe,
+    run_evaluation,
+    train_candidate,
+)
+from core.models.walkforward import cumulative_loss_difference
 from core.sources import MarketSource, get_source
 from core.steps.context import (
     Context,
@@ -31,7 +50,9 @@ from core.steps.context import (
     session_range,
     step_summary,
 )
-from core.steps.data import check_complete
+from core.steps.data import bars_from_download, check_complete
+
+log = logging.getLogger(__name__)
 
 
 def training_table(ctx: Context, asof: DateLike) -> pd.DataFrame:
@@ -50,10 +71,8 @@ def model_registry(ctx: Context) -> ModelRegistry:
     return ModelRegistry(ctx.lake)
 
 
-def _load(ctx: Context, version: str) -> CandidateModel:
-    with tempfile.TemporaryDirectory() as folder:
-        model_registry(ctx).materialize(version, folder)
-        return CandidateModel.load(folder, thread_count=ctx.settings.thread_count)
+def _load(ctx: Context, version: str) -> ServableModel:
+    return load_version(model_registry(ctx), version, ctx.settings.thread_count)[0]
 
 
 def serving_version(ctx: Context) -> str | None:
@@ -61,18 +80,102 @@ def serving_version(ctx: Context) -> str | None:
     return model_registry(ctx).resolve(ctx.settings.model_version)
 
 
-def train(ctx: Context, asof: DateLike | None = None) -> dict:
-    """Fit a candidate, gate it against HAR-X(VIX) and production, register, maybe promote.
+@dataclass(frozen=True)
+class VersionStep:
+    """What a train run did with one version it registered."""
 
-    Always registers the candidate (refused ones too: their figures are the audit trail).
-    Promotes only when the gate passes and then the canary passes on the registered artifact.
+    version: str
+    kind: str
+    canary: dict[str, Any] | None  # None when it was not a promotion candidate
+    promoted: bool
+    reason: str  # why it was fitted, or the gate's verdict
+    #: An identical version (same data, code and verdict) existed: it was reused, not
+    #: registered again (ModelRegistry.find_identical).
+    reused: bool = False
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """One train run: the gate's verdict on the challenger, the champion's upkeep, and which
+    model serves afterwards and why. ``to_dict`` is the CLI's JSON (``version``, ``decision``
+    and ``canary`` are the challenger's)."""
+
+    asof: str
+    training_rows: int
+    gate_window: str
+    models: dict[str, Any]
+    improvement_vs_harx_pct: dict[str, float]
+    gate: dict[str, Any]
+    challenger: VersionStep
+    baseline: VersionStep | None
+    production_before: str | None
+    production_after: str | None
+    serving_kind: str | None
+    serving_reason: str
+    synthetic_data: bool
+
+    @property
+    def decision(self) -> str:
+        return "promoted" if self.challenger.promoted else "refused"
+
+    @property
+    def unchanged(self) -> bool:
+        """A re-train on the same data and code: nothing registered, production untouched."""
+        steps = (self.challenger, self.baseline)
+        same = all(s is None or s.reused for s in steps)
+        return same and self.production_before == self.production_after
+
+    @property
+    def canary_failed(self) -> bool:
+        """A version that was to serve failed its canary: a broken model, which alarms see."""
+        steps = (self.challenger, self.baseline)
+        return any(s is not None and s.canary is not None and not s.canary["passed"] for s in steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "step": "train",
+            "asof": self.asof,
+            "version": self.challenger.version,
+            "decision": self.decision,
+            "unchanged": self.unchanged,
+            "training_rows": self.training_rows,
+            "gate_window": self.gate_window,
+            "models": self.models,
+            "improvement_vs_harx_pct": self.improvement_vs_harx_pct,
+            "gate": self.gate,
+        }
+        if self.challenger.canary is not None:
+            out["canary"] = self.challenger.canary
+        out |= {
+            "challenger": asdict(self.challenger),
+            "baseline": asdict(self.baseline) if self.baseline is not None else None,
+            "production_before": self.production_before,
+            "production_after": self.production_after,
+            "serving_kind": self.serving_kind,
+            "serving_reason": self.serving_reason,
+            "synthetic_data": self.synthetic_data,
+        }
+        return out
+
+
+def train(ctx: Context, asof: DateLike | None = None) -> TrainResult:
+    """The weekly train: keep the champion fresh, fit the challenger, gate it, maybe promote.
+
+    1. The gate's walk-forward over the last ``gate_window_sessions`` labelled sessions fits
+       the challenger (CatBoost), every baseline and the champion's recipe on identical rows.
+    2. While the champion is the HAR-X(VIX) baseline, or nothing serves yet, a fresh baseline
+       fitted on every labelled row is registered and, after its canary, promoted: there is
+       always a forecast, and the baseline never goes stale.
+    3. The challenger fitted on every labelled row is always registered (refused ones too:
+       their figures are the audit trail) and promoted only when the gate passes and then its
+       canary passes on the registered artifact, against the champion of step 2.
     """
     registry = model_registry(ctx)
     asof = to_day(asof) if asof is not None else ctx.lake.partitions(contracts.FEATURES)[-1]
     data = training_table(ctx, asof)
     source = lake_source(ctx)
     previous = registry.production()
-    production = production_recipe(registry.show(previous)) if previous else None
+    previous_meta = registry.show(previous) if previous else None
     outcome = train_candidate(
         data,
         asof=asof,
@@ -81,40 +184,103 @@ def train(ctx: Context, asof: DateLike | None = None) -> dict:
         window=GateWindow(
             sessions=ctx.settings.gate_window_sessions, refit_every=ctx.settings.gate_refit_every
         ),
-        production=production,
+        production=production_recipe(previous_meta) if previous_meta else None,
         source=source,
     )
-    version = registry.register(outcome.files, outcome.metadata)
-    summary: dict[str, Any] = {
-        "step": "train",
-        "asof": asof.date().isoformat(),
-        "version": version,
-        "training_rows": len(data),
-        "gate_window": outcome.evaluation["start"] + ".." + outcome.evaluation["end"],
-        "models": outcome.evaluation["models"],
-        "improvement_vs_harx_pct": outcome.evaluation["improvement_pct"],
-        "gate": outcome.decision.to_dict(),
-        "production_before": previous,
-        "synthetic_data": bool(source.get("synthetic")),
-    }
-    if not outcome.decision.passed:
-        summary["decision"] = "refused"
-        summary["production_after"] = previous
-        if previous is None:
-            summary["hint"] = (
-                "nothing is in production; to serve this model anyway: "
-                f'volcast models promote {version} --override "<reason>"'
-            )
-        return summary
-    summary["canary"] = canary_check(ctx, version, previous)
-    if not summary["canary"]["passed"]:
-        summary["decision"] = "refused"
-        summary["gate"]["reason"] += f"; canary failed: {summary['canary']['reason']}"
+    baseline = None
+    if previous_meta is None or model_kind(previous_meta) == REFERENCE_KIND:
+        why = "weekly refit of the HAR-X(VIX) champion" if previous else "first champion"
+        fitted = fit_reference(
+            data, asof=asof, reason=why, evaluation=outcome.evaluation, source=source
+        )
+        baseline = _register_and_promote(ctx, fitted, why)
+    champion = registry.production()
+    reused = registry.find_identical(outcome.metadata)
+    version = reused or registry.register(outcome.files, outcome.metadata)
+    gate_dict = outcome.decision.to_dict()
+    canary = None
+    if outcome.decision.passed and version != champion:
+        canary = canary_check(ctx, version, champion)
+        if canary["passed"]:
+            registry.promote(version, reason=f"challenger {outcome.decision.reason}")
+        else:
+            gate_dict["reason"] += f"; canary failed: {canary['reason']}"
+    after = registry.production()
+    challenger = VersionStep(
+        version,
+        CHALLENGER_KIND,
+        canary,
+        promoted=after == version,
+        reason=gate_dict["reason"],
+        reused=reused is not None,
+    )
+    return TrainResult(
+        asof=asof.date().isoformat(),
+        training_rows=len(data),
+        gate_window=outcome.evaluation["start"] + ".." + outcome.evaluation["end"],
+        models=outcome.evaluation["models"],
+        improvement_vs_harx_pct=outcome.evaluation["improvement_pct"],
+        gate=gate_dict,
+        challenger=challenger,
+        baseline=baseline,
+        production_before=previous,
+        production_after=after,
+        serving_kind=model_kind(registry.show(after)) if after else None,
+        serving_reason=_serving_sentence(challenger, baseline, after, gate_dict["reason"]),
+        synthetic_data=bool(source.get("synthetic")),
+    )
+
+
+def _serving_sentence(
+    challenger: VersionStep, baseline: VersionStep | None, after: str | None, gate_reason: str
+) -> str:
+    """One line for a person: which model serves after this run, and why."""
+    if after is None:
+        return "no model serves: the HAR-X(VIX) champion failed its canary (see baseline.canary)"
+    if challenger.promoted:
+        return f"the CatBoost challenger {after} now serves: it passed the gate and its canary"
+    if baseline is not None and baseline.promoted:
+        return (
+            f"the HAR-X(VIX) baseline {after} serves ({baseline.reason}); "
+            f"the challenger was refused: {gate_reason}"
+        )
+    return f"the champion {after} stays; the challenger was refused: {gate_reason}"
+
+
+def _register_and_promote(ctx: Context, fitted: FittedVersion, reason: str) -> VersionStep:
+    """Register a model, run its canary against production, promote it if that passes."""
+    registry = model_registry(ctx)
+    reused = registry.find_identical(fitted.metadata)
+    version = reused or registry.register(fitted.files, fitted.metadata)
+    canary = canary_check(ctx, version, registry.production())
+    if canary["passed"]:
+        registry.promote(version, reason=f"{reason}: the HAR-X(VIX) baseline, the gate's reference")
     else:
-        registry.promote(version)
-        summary["decision"] = "promoted"
-    summary["production_after"] = registry.production()
-    return summary
+        log.error("model version %s failed its canary: %s", version, canary["reason"])
+    kind = model_kind(fitted.metadata)
+    return VersionStep(
+        version, kind, canary, promoted=canary["passed"], reason=reason, reused=bool(reused)
+    )
+
+
+def ensure_champion(ctx: Context, asof: DateLike | None = None) -> VersionStep | None:
+    """Promote the HAR-X(VIX) baseline as the first champion when nothing serves yet.
+
+    The daily path calls this, so a new deployment forecasts from its first evening with
+    labels, before any weekly train. Returns None when a model already serves (pinned or
+    promoted). Raises ValueError when fewer than MIN_REFERENCE_ROWS labelled sessions exist.
+    """
+    if serving_version(ctx) is not None:
+        return None
+    asof = to_day(asof) if asof is not None else ctx.lake.partitions(contracts.FEATURES)[-1]
+    data = training_table(ctx, asof)
+    fitted = fit_reference(
+        data,
+        asof=asof,
+        reason="first champion (no model served): out-of-sample figures come with the train",
+        source=lake_source(ctx),
+    )
+    return _register_and_promote(ctx, fitted, "first champion")
 
 
 def canary_check(ctx: Context, version: str, previous: str | None) -> dict:
@@ -141,7 +307,7 @@ def promote(ctx: Context, version: str, override: str | None = None) -> dict:
     result = canary_check(ctx, version, previous)
     if not result["passed"]:
         return {"step": "promote", "version": version, "promoted": False, "canary": result}
-    registry.promote(version, override=override)
+    registry.promote(version, override=override, reason=None if override else "promoted by hand")
     return {
         "step": "promote",
         "version": version,
@@ -173,18 +339,40 @@ def infer(ctx: Context, start: DateLike, end: DateLike) -> dict:
     return summary
 
 
+def serving_status(ctx: Context) -> dict[str, Any] | None:
+    """Which version serves, its kind, and why (the pin, or the PRODUCTION pointer's reason);
+    None while nothing serves."""
+    registry = model_registry(ctx)
+    version = serving_version(ctx)
+    if version is None:
+        return None
+    if ctx.settings.model_version:
+        reason, since = "pinned by VOLCAST_MODEL_VERSION", None
+    else:
+        pointer = registry.pointer() or {}
+        reason, since = pointer.get("reason"), pointer.get("promoted_at")
+    return {
+        "version": version,
+        "kind": model_kind(registry.show(version)),
+        "reason": reason or "no reason recorded",
+        "since": since,
+    }
+
+
 def latest_forecast(ctx: Context, day: DateLike | None = None) -> dict:
     """The stored prediction for ``day`` (default: the newest), for people: value, drivers,
-    model, data source; {} when there is none."""
+    model and its kind, data source; {} when there is none."""
     days = ctx.lake.partitions(contracts.PREDICTIONS, day, day)
     if not days:
         return {}
     row = ctx.lake.read(contracts.PREDICTIONS, days[-1], days[-1]).iloc[0]
+    version = str(row["model_version"])
     return {
         "as_of": days[-1].date().isoformat(),
         "rv_5d_hat": float(row["rv_5d_hat"]),
         "top_drivers": row["top_drivers"][:5],
-        "model_version": row["model_version"],
+        "model_version": version,
+        "model_kind": model_kind(model_registry(ctx).show(version)),
         "data_source": lake_source(ctx),
     }
 
@@ -201,7 +389,7 @@ def evaluate(
     Research, not production: it reads the source into memory (through the same contracts,
     curation, features and labels as the pipeline) and writes nothing to the lake, so a real
     data evaluation never mixes into a synthetic lake or vice versa. Writes evaluation.json,
-    forecasts.png and shap_importance.png into ``out_dir``.
+    forecasts.png, loss_difference.png and shap_importance.png into ``out_dir``.
     """
     source = source or get_source(settings)
     raw = source.fetch(SYMBOLS, settings.history_start, latest_trading_day())
@@ -209,8 +397,10 @@ def evaluate(
         raise IngestError(f"source {source.name} returned no data")
     common_end = raw.groupby("symbol")["date"].max().min()  # last day every series has
     raw = raw.loc[raw["date"] <= common_end]
-    check_complete(raw, trading_days(raw["date"].min(), common_end), SYMBOLS)
-    curated = curate(contracts.validate(contracts.RAW_MARKET, raw), raw["date"].min())
+    days = trading_days(raw["date"].min(), common_end)
+    check_complete(raw, days, SYMBOLS)
+    bars, _ = bars_from_download(Context.from_settings(settings).lake, raw, days)
+    curated = curate(bars, days[0])
     curated = contracts.validate(contracts.CURATED_MARKET, curated)
     data = build_features(curated).merge(build_labels(curated), on="date", validate="one_to_one")
     report = run_evaluation(
@@ -223,15 +413,26 @@ def evaluate(
         "labels_to": data["date"].max().date().isoformat(),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    plot_forecasts(report.pop("forecasts"), out_dir / "forecasts.png")
+    synthetic = source.is_synthetic
+    forecasts = report.pop("forecasts")
+    plot_forecasts(forecasts, out_dir / "forecasts.png", synthetic=synthetic)
+    plot_cumulative_loss_difference(
+        cumulative_loss_difference(forecasts), out_dir / "loss_difference.png", synthetic=synthetic
+    )
     importance = report.pop("importance")
-    plot_importance(list(importance.index), importance.to_numpy(), out_dir / "shap_importance.png")
+    names, values = list(importance.index), importance.to_numpy()
+    plot_importance(names, values, out_dir / "shap_importance.png", synthetic=synthetic)
     report["shap_importance_top10"] = importance.head(10).round(6).to_dict()
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, default=str))
     return report
 
 
-EVALUATION_FILES = ("evaluation.json", "forecasts.png", "shap_importance.png")
+EVALUATION_FILES = (
+    "evaluation.json",
+    "forecasts.png",
+    "loss_difference.png",
+    "shap_importance.png",
+)
 
 
 def store_evaluation(ctx: Context, out_dir: Path, name: str) -> dict[str, str]:

@@ -184,6 +184,100 @@ def test_a_repeated_date_is_the_same_answer(client: TestClient, served_lake: Ser
     assert wider.json()["top_drivers"][:4] == first.json()["top_drivers"]
 
 
+def _post(client: TestClient, raw: bytes):
+    return client.post("/predict", content=raw, headers={"content-type": "application/json"})
+
+
+def _errors(response) -> list[dict]:
+    """The 422 body, decoded as strict UTF-8 JSON (what any client's decoder must accept)."""
+    assert response.status_code == 422, response.text
+    return json.loads(response.content.decode("utf-8"))["detail"]
+
+
+def test_lone_surrogate_in_a_feature_name_is_422_with_the_name_escaped(client: TestClient) -> None:
+    """Issue 13: these exact bytes were a 500 (the 422 body could not be encoded)."""
+    errors = _errors(_post(client, b'{"features": {"\\ud800x": 0.1}}'))
+    assert {
+        "loc": ["body", "features", "\\ud800x"],
+        "msg": "unknown feature '\\ud800x'",
+        "type": "unknown_feature",
+    } in errors
+
+
+SURROGATE_BODIES = {
+    # body bytes -> (loc of the error, its type)
+    "top-level key": (b'{"\\udfff": 1}', ["body"], "string_unicode"),
+    "feature value": (
+        b'{"features": {"vix": "\\ud800"}}',
+        ["body", "features", "vix"],
+        "number_type",
+    ),
+    "name and value": (
+        b'{"features": {"\\udbff\\udbff": "\\udc00"}}',
+        ["body", "features", "\\udbff\\udbff"],
+        "number_type",
+    ),
+    "as_of": (b'{"as_of": "2022-12-3\\ud800"}', ["body", "as_of"], "value_error"),
+    "top_k": (b'{"top_k": "\\ud800"}', ["body", "top_k"], "int_type"),
+    "reversed pair": (
+        b'{"features": {"\\ude00\\ud83d": 0.1}}',
+        ["body", "features", "\\ude00\\ud83d"],
+        "unknown_feature",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SURROGATE_BODIES))
+def test_unpaired_surrogates_anywhere_are_422_escaped(client: TestClient, name: str) -> None:
+    raw, loc, kind = SURROGATE_BODIES[name]
+    errors = _errors(_post(client, raw))
+    assert {"loc": loc, "type": kind} in [{"loc": e["loc"], "type": e["type"]} for e in errors]
+
+
+def test_a_valid_surrogate_pair_is_an_ordinary_character(client: TestClient) -> None:
+    errors = _errors(_post(client, b'{"features": {"\\ud83d\\ude00": 0.1}}'))
+    assert ["body", "features", "\U0001f600"] in [e["loc"] for e in errors]  # not escaped
+
+
+@pytest.mark.parametrize(
+    "value", [True, False, "0.25", "high", "NaN", None, [0.25], {"v": 0.25}], ids=repr
+)
+def test_feature_values_must_be_json_numbers(
+    client: TestClient, served_lake: ServedLake, value: object
+) -> None:
+    """Issue 13: "vix": true was scored as VIX = 100% (0.495), "0.25" as 0.25."""
+    features = _features(served_lake.root, served_lake.prepared.last_feature_date)
+    features["vix"] = value
+    errors = _errors(client.post("/predict", json={"features": features}))
+    assert errors == [
+        {"loc": ["body", "features", "vix"], "msg": "must be a number", "type": "number_type"}
+    ]
+
+
+def test_integer_values_are_numbers(client: TestClient, served_lake: ServedLake) -> None:
+    features = _features(served_lake.root, served_lake.prepared.last_feature_date)
+    as_int = client.post("/predict", json={"features": {**features, "vix": 1}})
+    as_float = client.post("/predict", json={"features": {**features, "vix": 1.0}})
+    assert as_int.status_code == as_float.status_code == 200
+    assert as_int.json()["rv_5d_hat"] == as_float.json()["rv_5d_hat"]
+
+
+UNPARSABLE = {
+    "not UTF-8": b'{"features": {"vix": 0.2, "\xff": 0.1}}',
+    "truncated UTF-8 sequence": b'{"as_of": "\xe2\x82"}',
+    "5,000-digit number": b'{"features": {"vix": ' + b"9" * 5000 + b"}}",
+    "5,000-digit top_k": b'{"top_k": 1' + b"0" * 4999 + b"}",
+    "nesting beyond the recursion limit": b'{"features": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+}
+
+
+@pytest.mark.parametrize("name", list(UNPARSABLE))
+def test_bodies_python_cannot_parse_are_422_not_400(client: TestClient, name: str) -> None:
+    errors = _errors(_post(client, UNPARSABLE[name]))
+    assert errors[0]["loc"] == ["body"] and errors[0]["type"] == "json_invalid"
+    assert errors[0]["msg"].startswith("the body is not JSON text")
+
+
 def test_health_and_version_with_a_model(client: TestClient, served_lake: ServedLake) -> None:
     health = client.get("/health")
     assert health.status_code == 200
@@ -258,8 +352,10 @@ def test_openapi_has_typed_models_with_examples(client: TestClient) -> None:
     assert {"PredictRequest", "PredictResponse", "HealthResponse", "VersionResponse"} <= set(
         components
     )
-    assert components["PredictRequest"]["examples"]
-    assert components["PredictResponse"]["examples"]
+    # examples are the operation's, taken from what is served (tests/api/test_api_docs.py)
+    post = schema["paths"]["/predict"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["examples"]
+    assert post["responses"]["200"]["content"]["application/json"]["examples"]
     responses = schema["paths"]["/predict"]["post"]["responses"]
     assert {"200", "404", "422", "503"} <= set(responses)
 

@@ -15,9 +15,9 @@ import httpx
 import psutil
 import pytest
 
-from loadtest.run import write_traffic_data
+from loadtest.run import issue_key, write_traffic_data
 from tests.api.conftest import ServedLake
-from tests.api.servers import Server
+from tests.api.servers import Server, gunicorn
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -95,11 +95,31 @@ def test_gunicorn_config_from_environment() -> None:
     assert json.loads(defaults.stdout)["bind"] == ["127.0.0.1:8000"]
 
 
-def test_locustfile_runs_clean_against_the_server(
-    served: Server, served_lake: ServedLake, tmp_path: Path
-) -> None:
+def test_locustfile_runs_clean_against_the_server(served_lake: ServedLake, tmp_path: Path) -> None:
+    """Locust sends the run's API key on every /predict to a server that checks keys."""
     data = write_traffic_data(served_lake.prepared, tmp_path / "traffic.json")
     prefix = tmp_path / "smoke"
+    keys, key = issue_key(tmp_path)
+    with gunicorn(served_lake.root, tmp_path / "logs", VOLCAST_API_KEYS=str(keys)) as served:
+        _locust(served.url, data, prefix, key)
+        access = [
+            json.loads(x) for x in served.stdout.read_text().splitlines() if x.startswith("{")
+        ]
+    with open(f"{prefix}_stats.csv", newline="") as f:
+        rows = {r["Name"]: r for r in csv.DictReader(f)}
+    assert int(rows["Aggregated"]["Request Count"]) > 50
+    assert int(rows["Aggregated"]["Failure Count"]) == 0, Path(f"{prefix}_failures.csv").read_text()
+    for name in ("/predict latest", "/predict historical", "/predict vector"):
+        assert int(rows[name]["Request Count"]) > 0
+    predict = [x for x in access if x.get("Route") == "/predict"]
+    assert predict and all(x["key_id"] == key.split("_")[1] for x in predict)
+
+
+def test_served_without_keys_says_it_is_open(served: Server) -> None:
+    assert "API keys: none configured" in served.stderr.read_text()
+
+
+def _locust(url: str, data: Path, prefix: Path, key: str) -> None:
     subprocess.run(
         [
             str(Path(sys.executable).with_name("locust")),
@@ -113,20 +133,14 @@ def test_locustfile_runs_clean_against_the_server(
             "--run-time",
             "8s",
             "--host",
-            served.url,
+            url,
             "--csv",
             str(prefix),
             "--only-summary",
         ],
         cwd=REPO,
-        env={"VOLCAST_LOADTEST_DATA": str(data), "PATH": ""},
+        env={"VOLCAST_LOADTEST_DATA": str(data), "VOLCAST_API_KEY": key, "PATH": ""},
         check=True,
         capture_output=True,
         timeout=120,
     )
-    with open(f"{prefix}_stats.csv", newline="") as f:
-        rows = {r["Name"]: r for r in csv.DictReader(f)}
-    assert int(rows["Aggregated"]["Request Count"]) > 50
-    assert int(rows["Aggregated"]["Failure Count"]) == 0, Path(f"{prefix}_failures.csv").read_text()
-    for name in ("/predict latest", "/predict historical", "/predict vector"):
-        assert int(rows[name]["Request Count"]) > 0

@@ -27,19 +27,49 @@ def _run(args: list[str], lake: Path, **env: str) -> subprocess.CompletedProcess
     )
 
 
-def test_main_job_runs_and_reports(tmp_path: Path) -> None:
+def test_main_job_prints_a_forecast_and_who_serves(tmp_path: Path) -> None:
     done = _run(["run"], tmp_path / "lake")
     assert done.returncode == 0, done.stderr
     assert "SYNTHETIC DATA" in done.stderr
     result = json.loads(done.stdout)
     assert result["data_steps"][0]["start"] == "2018-01-02"
     gate = result["train"]["gate"]
-    assert set(gate["figures"]["metrics"]) == {"qlike", "rmse_var"}
-    if result["forecast"] is None:
-        assert "volcast models promote" in result["message"]
-    else:
-        assert result["forecast"]["rv_5d_hat"] > 0
-        assert result["forecast"]["data_source"]["synthetic"] is True
+    assert set(gate["figures"]["metrics"]) == {"qlike", "rmse_variance"}
+    assert all(0 <= m["dm_p_value"] <= 1 for m in gate["figures"]["metrics"].values())
+    forecast = result["forecast"]  # there is always a forecast: the baseline serves first
+    assert 0.02 < forecast["rv_5d_hat"] < 2.5
+    assert forecast["data_source"]["synthetic"] is True
+    assert forecast["model_kind"] == result["serving"]["kind"]
+    lines = done.stderr.splitlines()
+    serving = [line for line in lines if line.startswith("serving: ")]
+    assert serving == [
+        f"serving: {forecast['model_kind']} {forecast['model_version']}: "
+        f"{result['serving']['reason']}"
+    ]
+    shown = [line for line in lines if line.startswith(f"forecast as of {forecast['as_of']}")]
+    assert len(shown) == 1 and "annualized over the next 5 sessions" in shown[0]
+    assert sum("pushes the forecast" in line for line in lines) == len(forecast["top_drivers"])
+    assert any("DM p" in line for line in lines)
+
+
+@pytest.mark.realdata
+def test_main_job_as_of_a_past_session_on_real_csvs(tmp_path: Path, market_dir: Path) -> None:
+    """A CSV folder that ends before today works end to end with --asof."""
+    done = _run(
+        ["run", "--asof", "2026-07-22", "--source", "csv", "--csv-dir", str(market_dir)],
+        tmp_path / "lake",
+        VOLCAST_HISTORY_START="2019-01-02",
+        VOLCAST_GATE_WINDOW_SESSIONS="252",
+        VOLCAST_GATE_REFIT_EVERY="126",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "SYNTHETIC" not in done.stderr
+    result = json.loads(done.stdout)
+    assert result["data_steps"][0]["end"] == "2026-07-22"
+    forecast = result["forecast"]
+    assert forecast["as_of"] == "2026-07-22" and forecast["data_source"]["synthetic"] is False
+    assert 0.05 < forecast["rv_5d_hat"] < 0.6  # SPY's vol in July 2026, annualized
+    assert len(forecast["top_drivers"]) >= 4
 
 
 def test_bad_date_is_one_clear_line(tmp_path: Path) -> None:
@@ -67,7 +97,7 @@ def test_evaluate_writes_report_and_charts(tmp_path: Path) -> None:
     assert report["data"]["synthetic"] is True
     assert set(report["models"]) >= {"catboost", "harx_vix", "har_rv", "ewma_094", "vix_recal"}
     assert report["start"] >= "2024-01-02"
-    for name in ("forecasts.png", "shap_importance.png"):
+    for name in ("forecasts.png", "loss_difference.png", "shap_importance.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "lake").exists()  # research reads the source, never the lake
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -30,11 +31,11 @@ DAY_TABLES = (
 )
 
 
-def _prefect(server: PrefectServer, *args: str) -> str:
+def _prefect(server: PrefectServer, *args: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         [BIN / "prefect", *args],
         cwd=REPO,
-        env={**os.environ, **server.env},
+        env={**os.environ, **server.env, **(env or {})},
         capture_output=True,
         text=True,
         timeout=300,
@@ -44,17 +45,23 @@ def _prefect(server: PrefectServer, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def deployed(prefect_server: PrefectServer, prefect_client_settings) -> PrefectServer:
-    _prefect(prefect_server, "work-pool", "create", POOL, "--type", "process", "--overwrite")
-    _prefect(
-        prefect_server, "--no-prompt", "deploy", "--all", "--prefect-file", "prefect.local.yaml"
-    )
-    return prefect_server
+def lake(market_lake: MarketLake, tmp_path_factory) -> Path:
+    return market_lake.copy(tmp_path_factory.mktemp("e2e") / "lake")
 
 
 @pytest.fixture(scope="module")
-def lake(market_lake: MarketLake, tmp_path_factory) -> Path:
-    return market_lake.copy(tmp_path_factory.mktemp("e2e") / "lake")
+def deployed(prefect_server: PrefectServer, prefect_client_settings, lake: Path) -> PrefectServer:
+    _prefect(prefect_server, "work-pool", "create", POOL, "--type", "process", "--overwrite")
+    _prefect(
+        prefect_server,
+        "--no-prompt",
+        "deploy",
+        "--all",
+        "--prefect-file",
+        "prefect.local.yaml",
+        env={"VOLCAST_LAKE_URI": str(lake)},  # as `make up` deploys: the lake is fixed here
+    )
+    return prefect_server
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +115,19 @@ def _wait_final(run_id: UUID, worker_log: Path, on_poll=None):
     )
 
 
+def _failure_line(worker_log: Path, run_id: UUID, timeout_s: float = 30.0) -> dict:
+    """The flow-run-failed EMF line of ``run_id`` in the worker's output (the hook runs right
+    after the Failed state is set, so it may land a moment after the state is read)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in worker_log.read_text().splitlines():
+            start = line.find('{"_aws"')
+            if start >= 0 and str(run_id) in line:
+                return json.loads(line[start:])
+        time.sleep(0.3)
+    pytest.fail(f"no flow-run-failed line for {run_id}:\n{worker_log.read_text()[-3000:]}")
+
+
 def _task_runs(run_id: UUID) -> dict:
     """Task runs by task name ("ingest-7d8" -> "ingest")."""
     return {r.name.rsplit("-", 1)[0]: r for r in _all_task_runs(run_id)}
@@ -151,6 +171,72 @@ def test_daily_runs_on_a_worker_and_writes_the_day(
     prediction = ctx.lake.read(contracts.PREDICTIONS, day, day).iloc[0]
     assert prediction["model_version"] == steps.serving_version(ctx)
     assert set(_task_runs(run.id)) >= {"ingest", "curate", "features", "labels", "infer"}
+    # The run's log, read back through the Prefect API: one line per step from core's loggers.
+    lines = _log_lines(run.id, expect="forecast as of")
+    expected = [
+        f"ingest {day}: raw.market 1 partition written, 0 unchanged; source csv",
+        f"curate {day}: curated.market_daily 1 partition written, 0 unchanged",
+        f"features {day}: features_daily 1 partition written, 0 unchanged",
+        f"infer {day}: predictions_daily 1 partition written, 0 unchanged; "
+        f"model {prediction['model_version']}",
+        f"forecast as of {day}: {100 * prediction['rv_5d_hat']:.2f}% annualized vol "
+        "over the next 5 sessions",
+    ]
+    for text in expected:
+        assert any(text in line for line in lines), f"{text!r} not in the run's log:\n{lines}"
+    assert any(
+        line.startswith("labels ") and "labels_daily 1 partition written" in line for line in lines
+    )
+
+
+def _log_lines(run_id: UUID, expect: str, timeout_s: float = 30) -> list[str]:
+    """The flow run's log messages as the UI shows them (the API), waiting for ``expect``:
+    the run's process sends its last lines as it exits."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    deadline = time.monotonic() + timeout_s
+    with get_client(sync_client=True) as client:
+        while True:
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
+            )
+            lines = [log.message for log in logs]
+            if any(expect in line for line in lines) or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.5)
+
+
+def test_deployments_describe_their_parameters_schedules_and_lake(deployed, lake: Path) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        daily = client.read_deployment_by_name("daily/daily")
+        freshness = client.read_deployment_by_name("freshness-check/freshness-check")
+        train = client.read_deployment_by_name("train/train")
+    properties = daily.parameter_openapi_schema["properties"]
+    for name in ("day", "source", "csv_dir"):
+        assert properties[name].get("description"), f"daily parameter {name} has no description"
+
+    def described(schema: dict, name: str) -> str:  # docstring lines joined as the UI wraps them
+        return " ".join(schema["properties"][name]["description"].split())
+
+    assert "null = the latest closed session" in described(daily.parameter_openapi_schema, "day")
+    assert {"type": "string", "format": "date"} in properties["day"]["anyOf"]
+    assert "synthetic | csv | yahoo" in described(daily.parameter_openapi_schema, "source")
+    assert "null = the newest day with features" in described(
+        train.parameter_openapi_schema, "asof"
+    )
+    # each schedule says its time zone; the SLO check keeps New York time
+    assert [s.slug for s in daily.schedules] == ["mon-fri-22-05-utc"]
+    assert daily.schedules[0].schedule.timezone == "UTC" and "22:05 UTC" in daily.description
+    assert [s.slug for s in freshness.schedules] == ["tue-sat-07-45-new-york"]
+    assert freshness.schedules[0].schedule.timezone == "America/New_York"
+    assert "07:45 America/New_York" in freshness.description
+    # and which lake their runs write, the lake fixed in their job variables
+    for deployment in (daily, freshness, train):
+        assert f"Lake: {lake}." in deployment.description
+        assert deployment.job_variables["env"]["VOLCAST_LAKE_URI"] == str(lake)
 
 
 def test_late_source_is_retried_and_the_run_completes(
@@ -190,6 +276,13 @@ def test_contract_violation_fails_at_once_and_writes_nothing(
 
     run = _wait_final(_trigger(day, csv_dir), worker)
     assert run.state.is_failed(), run.state
+    # The failure reaches the alarm path too: the run's own EMF line (flows/alerting.py), in
+    # the output the worker collects from it (a container's log stream in AWS).
+    record = _failure_line(worker, run.id)
+    assert record["FlowRunsFailed"] == 1 and record["flow"] == "daily"
+    assert record["state"] == "Failed" and record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
+        ["Service"]
+    ]
     task_runs = _task_runs(run.id)
     ingest = task_runs["ingest"]
     assert ingest.state_name == "Failed" and ingest.run_count == 1  # no retry on bad data

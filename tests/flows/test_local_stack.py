@@ -68,8 +68,12 @@ def test_up_starts_the_stack_and_down_stops_exactly_it(tmp_path: Path) -> None:
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as answer:
-            names = {d["name"] for d in json.load(answer)}
-        assert {"daily", "train", "freshness-check", "backfill"} <= names
+            deployments = {d["name"]: d for d in json.load(answer)}
+        assert {"daily", "train", "freshness-check", "backfill"} <= set(deployments)
+        lake = str(tmp_path / "lake")  # the pool and every deployment say which lake they write
+        assert all(f"Lake: {lake}." in d["description"] for d in deployments.values())
+        with urllib.request.urlopen(f"{api_url}/work_pools/volcast-local", timeout=10) as answer:
+            assert f"writing the lake {lake}" in json.load(answer)["description"]
         if "api" in urls:  # an empty lake: the API is up and says no model is loaded
             assert _status(f"{urls['api']}/health") == 503
         pids.update({p.stem: int(p.read_text()) for p in stack.glob("*.pid")})

@@ -396,23 +396,13 @@ def test_wildcard_check_sees_wildcards() -> None:
 
 
 def test_api_task_role_reads_only_what_it_serves() -> None:
-    policy = _resources(MODULES / "iam" / "main.tf", "aws_iam_policy_document", "data")["api_task"]
-    actions = sorted({unquote(a) for st in policy["statement"] for a in st["actions"]})
-    assert actions == ["kms:Decrypt", "s3:GetObject", "s3:ListBucket"]
+    """The served prefixes (the grants themselves: tests/infra/test_terraform_apply.py)."""
     served = parse(MODULES / "iam" / "main.tf")["locals"][0]["api_read_prefixes"]
     assert [unquote(p) for p in served] == [
         "artifacts/model",
         "features_daily",
         "predictions_daily",
     ]
-
-
-def test_deploy_role_trusts_only_main_and_environments() -> None:
-    text = (MODULES / "iam" / "github.tf").read_text()
-    assert '"repo:${var.github_repository}:ref:refs/heads/main"' in text
-    assert '"repo:${var.github_repository}:environment:${e}"' in text
-    assert 'variable = "${local.github_oidc_host}:sub"' in text
-    assert "StringLike" not in text, "the subject must match exactly, not by pattern"
 
 
 def test_every_string_value_is_free_of_account_ids_and_regions() -> None:

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,7 +168,7 @@ def test_every_job_is_bounded_and_scripts_fail_fast() -> None:
         assert workflow.get("defaults", {}).get("run", {}).get("shell") == "bash", name
         assert "concurrency" in workflow, f"{name} has no concurrency group"
         for job_id, job in workflow["jobs"].items():
-            assert 0 < job.get("timeout-minutes", 0) <= 60, f"{name}/{job_id}: no timeout"
+            assert 0 < job.get("timeout-minutes", 0) <= 120, f"{name}/{job_id}: no timeout"
             assert job["runs-on"] == "ubuntu-24.04", f"{name}/{job_id}: runs-on {job['runs-on']}"
 
 
@@ -205,30 +206,169 @@ def test_ci_runs_every_check_on_every_push_and_pull_request() -> None:
 # ---- deploy.yml ----
 
 
-def test_deploy_runs_in_order_with_an_approval_before_apply() -> None:
+def _needs(job: dict[str, Any]) -> set[str]:
+    value = job.get("needs", [])
+    return {value} if isinstance(value, str) else set(value)
+
+
+def test_deploy_runs_in_order_with_one_approval() -> None:
     deploy = load("deploy.yml")
     assert deploy["on"]["push"] == {"branches": ["main"]}, deploy["on"]
     assert deploy["concurrency"]["cancel-in-progress"] is False
     jobs = deploy["jobs"]
-
-    def needs(job_id: str) -> set[str]:
-        value = jobs[job_id].get("needs", [])
-        return {value} if isinstance(value, str) else set(value)
-
-    assert needs("images") == {"test"} and needs("plan") == {"images"}
-    assert needs("apply") == {"plan"} and needs("prefect") == {"apply"}
-    assert needs("smoke") >= {"apply", "prefect"}
+    assert _needs(jobs["images"]) == {"test"} and _needs(jobs["plan"]) == {"images"}
+    assert _needs(jobs["deploy"]) == {"plan"}
     assert "make test" in run_scripts(jobs["test"])
-    assert jobs["apply"]["environment"] == "production", "apply is not behind the approval"
     assert jobs["plan"].get("environment") is None
-    # apply applies exactly the plan the reviewer saw, with the same variables.
-    upload = uses(jobs["plan"], "actions/upload-artifact")[0]["with"]
-    download = uses(jobs["apply"], "actions/download-artifact")[0]["with"]
-    assert upload["name"] == download["name"] == "tfplan-${{ github.sha }}"
-    assert re.search(r"plan .*-out=tfplan", run_scripts(jobs["plan"]), re.S)
-    assert re.search(r"apply .*tfplan", run_scripts(jobs["apply"]))
-    assert jobs["plan"]["env"] == jobs["apply"]["env"]
+    # apply, prefect deploy, seeding and the smoke test share the one approved job.
+    scripts = run_scripts(jobs["deploy"])
+    for command in ("apply", "prefect --no-prompt deploy --all", "/predict", "/version"):
+        assert command in scripts, f"the approved job does not run {command!r}"
     assert 'image_tag=${GITHUB_SHA}"' in run_scripts(jobs["plan"])
+    # The same Terraform inputs in both jobs, but for the Prefect keys (read-only in plan).
+    keys = {"TF_VAR_prefect_api_key", "TF_VAR_prefect_flow_api_key"}
+
+    def terraform_env(job: str) -> dict[str, str]:
+        env = jobs[job]["env"]
+        return {k: v for k, v in env.items() if k.startswith("TF_") and k not in keys}
+
+    assert terraform_env("plan") == terraform_env("deploy")
+    assert len(terraform_env("plan")) >= 9
+
+
+def test_one_production_approval_per_run() -> None:
+    """Each job naming an environment with required reviewers waits for its own approval."""
+    for name, workflow in all_workflows().items():
+        gated = [j for j, job in workflow["jobs"].items() if job.get("environment") == "production"]
+        assert len(gated) <= 1, f"{name}: {gated} each wait for a production approval"
+    assert [j for j, job in load("deploy.yml")["jobs"].items() if job.get("environment")] == [
+        "deploy"
+    ]
+
+
+def test_the_approved_job_applies_only_the_reviewed_plan() -> None:
+    jobs = load("deploy.yml")["jobs"]
+    plan, deploy = run_scripts(jobs["plan"]), run_scripts(jobs["deploy"])
+    assert "jq -c -f .ci/plan-changes.jq" in plan and "jq -c -f .ci/plan-changes.jq" in deploy
+    assert jobs["plan"]["outputs"]["plan_digest"] == "${{ steps.plan.outputs.digest }}"
+    check = step_named(jobs["deploy"], "terraform plan (the reviewed one")
+    assert check["env"]["REVIEWED_DIGEST"] == "${{ needs.plan.outputs.plan_digest }}"
+    assert re.search(r"plan .*-out=tfplan", deploy, re.S) and re.search(r"apply .*tfplan", deploy)
+    steps_ = [s.get("name", "") for s in steps(jobs["deploy"])]
+    assert steps_.index("terraform plan (the reviewed one, or stop)") < steps_.index(
+        "terraform apply (the reviewed plan)"
+    )
+
+
+def test_plan_changes_digest_ignores_values_and_no_ops(tmp_path: Path) -> None:
+    """The reviewed-plan digest: same changes, same digest; another change, another digest."""
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+
+    def digest(changes: list[dict]) -> str:
+        (tmp_path / "plan.json").write_text(json.dumps({"resource_changes": changes}))
+        done = subprocess.run(
+            ["jq", "-c", "-f", str(REPO / ".ci" / "plan-changes.jq"), str(tmp_path / "plan.json")],
+            capture_output=True, text=True, check=True, timeout=30,
+        )  # fmt: skip
+        return done.stdout
+
+    base = [
+        {"address": "b", "change": {"actions": ["update"], "after": {"x": 1}}},
+        {"address": "a", "change": {"actions": ["create"], "after": {"x": "secret"}}},
+        {"address": "c", "change": {"actions": ["no-op"]}},
+    ]
+    same = [{**base[1], "change": {"actions": ["create"], "after": {"x": "other"}}}, base[0]]
+    assert digest(base) == digest(same)
+    assert "secret" not in digest(base)
+    moved = [base[1], {"address": "b", "change": {"actions": ["delete", "create"]}}]
+    assert digest(base) != digest(moved)
+
+
+_PLAN_OR_STATE = re.compile(r"(tfplan|\.tfstate|(^|/)\.terraform(/|$)|plan\.json|\*\*?$)")
+
+
+def plan_or_state_uploads(workflow: dict[str, Any]) -> list[str]:
+    """Steps that would ship a plan, a state or a provider cache out of their job, in clear."""
+    found = []
+    for job_id, job in workflow["jobs"].items():
+        for step in steps(job):
+            action = step.get("uses", "").split("@")[0]
+            if action in ("actions/upload-artifact", "actions/cache", "actions/cache/save"):
+                for path in str(step.get("with", {}).get("path", "")).split():
+                    if _PLAN_OR_STATE.search(path.replace("${{ env.TF_ENV_DIR }}/", "")):
+                        found.append(f"{job_id}: {action} {path}")
+            script = step.get("run", "")
+            if re.search(
+                r"(aws s3 (cp|sync)|curl[^\n]*(-T|--upload-file|-F))[^\n]*(tfplan|tfstate)", script
+            ):
+                found.append(f"{job_id}: a script sends a plan or state somewhere")
+    return found
+
+
+def test_no_workflow_uploads_a_plan_or_state() -> None:
+    """A plan holds the prior state (the push user's secret key, the Prefect blocks): it must
+    never leave the job that made it; the provider lock file is the one thing carried."""
+    for name, workflow in all_workflows().items():
+        assert not plan_or_state_uploads(workflow), f"{name}: {plan_or_state_uploads(workflow)}"
+    uploads = [s["with"]["path"] for j in load("deploy.yml")["jobs"].values()
+               for s in uses(j, "actions/upload-artifact")]  # fmt: skip
+    assert uploads == ["${{ env.TF_ENV_DIR }}/.terraform.lock.hcl"], uploads
+
+
+def test_the_upload_check_catches_a_plan_artifact() -> None:
+    leaking = {"jobs": {"plan": {"steps": [
+        {"uses": "actions/upload-artifact@x", "with": {"path": "${{ env.TF_ENV_DIR }}/tfplan"}},
+        {"uses": "actions/cache@x", "with": {"path": "terraform/envs/prod/.terraform"}},
+        {"run": "aws s3 cp terraform/envs/prod/tfplan s3://somewhere/"},
+    ]}}}  # fmt: skip
+    assert len(plan_or_state_uploads(leaking)) == 3
+
+
+def test_both_jobs_run_the_same_provider_builds() -> None:
+    """No lock file is committed here (no terraform binary to write its hashes): the plan job's
+    lock file is carried to the approved job, which refuses any other build (readonly)."""
+    jobs = load("deploy.yml")["jobs"]
+    [upload] = uses(jobs["plan"], "actions/upload-artifact")
+    [download] = uses(jobs["deploy"], "actions/download-artifact")
+    assert upload["with"]["name"] == download["with"]["name"] == "terraform-lock-${{ github.sha }}"
+    assert download["with"]["path"] == "${{ env.TF_ENV_DIR }}"
+    assert "init -input=false -no-color -lockfile=readonly" in run_scripts(jobs["deploy"])
+    assert ".terraform.lock.hcl" not in (REPO / ".gitignore").read_text()
+
+
+def test_prefect_keys_live_in_the_production_environment() -> None:
+    """The deploying Prefect key and the flows' key reach only the approved job; the plan job,
+    which runs before any approval, has a read-only key."""
+    for name, workflow in all_workflows().items():
+        for job_id, job in workflow["jobs"].items():
+            text = yaml.safe_dump(job)
+            for secret in ("PREFECT_API_KEY }}", "PREFECT_FLOW_API_KEY", "PREFECT_API_URL"):
+                if f"secrets.{secret}" in text:
+                    assert job.get("environment") == "production", f"{name}/{job_id}: {secret}"
+    plan_env = load("deploy.yml")["jobs"]["plan"]["env"]
+    assert plan_env["TF_VAR_prefect_api_key"] == "${{ secrets.PREFECT_API_KEY_READONLY }}"
+    deploy_env = load("deploy.yml")["jobs"]["deploy"]["env"]
+    assert deploy_env["TF_VAR_prefect_flow_api_key"] == "${{ secrets.PREFECT_FLOW_API_KEY }}"
+    assert deploy_env["TF_VAR_prefect_api_key"] == "${{ secrets.PREFECT_API_KEY }}"
+
+
+def test_the_workflow_passes_alarm_recipients() -> None:
+    jobs = load("deploy.yml")["jobs"]
+    for job_id in ("plan", "deploy"):
+        assert jobs[job_id]["env"]["TF_VAR_alarm_emails"] == "${{ vars.ALARM_EMAILS }}", job_id
+
+
+@pytest.mark.parametrize(
+    ("value", "passes"),
+    [('["ops@example.com"]', True), ('["a@b.io", "c@d.org"]', True), ("[]", False),
+     ("", False), ('"ops@example.com"', False), ('["not an address"]', False), ("[1]", False)],
+)  # fmt: skip
+def test_alarm_destination_check(value: str, passes: bool) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    script = step_named(load("deploy.yml")["jobs"]["plan"], "Check the alarm destinations")["run"]
+    assert (_bash(script, REPO, ALARM_EMAILS=value).returncode == 0) is passes
 
 
 def _dockerfile_targets() -> set[str]:
@@ -256,12 +396,11 @@ def test_deploy_builds_every_service_image_tagged_with_the_commit() -> None:
 
 
 def test_deploy_registers_prefect_deployments_on_the_new_images() -> None:
-    prefect = load("deploy.yml")["jobs"]["prefect"]
-    assert "prefect --no-prompt deploy --all" in run_scripts(prefect)
-    env = prefect["env"]
-    assert env["VOLCAST_ECR_REGISTRY"] == "${{ needs.apply.outputs.ecr_registry }}"
-    assert env["PREFECT_API_KEY"] == "${{ secrets.PREFECT_API_KEY }}"
-    assert env["PREFECT_API_URL"] == "${{ secrets.PREFECT_API_URL }}"
+    deploy = load("deploy.yml")["jobs"]["deploy"]
+    assert "prefect --no-prompt deploy --all" in run_scripts(deploy)
+    assert "VOLCAST_ECR_REGISTRY=$(terraform" in run_scripts(deploy)
+    assert deploy["env"]["PREFECT_API_KEY"] == "${{ secrets.PREFECT_API_KEY }}"
+    assert deploy["env"]["PREFECT_API_URL"] == "${{ secrets.PREFECT_API_URL }}"
 
 
 def _terraform_names(kind: str) -> set[str]:
@@ -286,12 +425,17 @@ def test_workflows_use_terraform_names_that_exist() -> None:
 
 
 class _FakeApi(http.server.BaseHTTPRequestHandler):
-    answer: tuple[int, dict[str, Any]] = (200, {})
-    requests: list[tuple[str, str, bytes]] = []  # noqa: RUF012 - reset per test by the fixture
+    """Answers like the API: ``answers`` maps a path to a list of (status, body) served in
+    turn (the last one repeats); every request is recorded with its X-API-Key."""
+
+    answers: dict[str, list[tuple[int, dict[str, Any]]]] = {}  # noqa: RUF012 - reset per test
+    requests: list[tuple[str, str, bytes, str | None]] = []  # noqa: RUF012 - reset per test
 
     def _reply(self, body: bytes = b"") -> None:
-        type(self).requests.append((self.command, self.path, body))
-        status, payload = type(self).answer
+        cls = type(self)
+        cls.requests.append((self.command, self.path, body, self.headers.get("X-API-Key")))
+        queue = cls.answers.get(self.path, [(200, {})])
+        status, payload = queue.pop(0) if len(queue) > 1 else queue[0]
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -314,7 +458,7 @@ def fake_api() -> Iterator[tuple[str, type[_FakeApi]]]:
     for tool in ("bash", "curl", "jq"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (GitHub's runners have it)")
-    _FakeApi.answer, _FakeApi.requests = (200, {}), []
+    _FakeApi.answers, _FakeApi.requests = {}, []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeApi)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
@@ -333,47 +477,197 @@ def local_env(**extra: str) -> dict[str, str]:
 def _bash(script: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "-eo", "pipefail", "-c", script], cwd=cwd, env=local_env(**env),
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
 
+FAST = {"SMOKE_TRIES": "3", "SMOKE_DELAY_S": "0"}
+SHA = "0123456789abcdef0123456789abcdef01234567"
+KEY = "vk_0badcafe_" + "k" * 43
+
+
+def _deploy_step(prefix: str) -> str:
+    return step_named(load("deploy.yml")["jobs"]["deploy"], prefix)["run"]
+
+
 @pytest.mark.parametrize(
-    ("status", "payload", "passes"),
+    ("answers", "passes"),
     [
-        (200, {"rv_5d_hat": 0.151, "model_version": "v1"}, True),
-        (200, {"detail": "ok but no forecast"}, False),
-        (422, {"detail": "bad input"}, False),
+        ([(200, {"rv_5d_hat": 0.151, "model_version": "v1"})], True),
+        # The API re-reads its keys every minute: a 403 until it knows the new key, then 200.
+        ([(403, {"detail": "unknown"}), (200, {"rv_5d_hat": 0.15, "model_version": "v1"})], True),
+        ([(200, {"detail": "ok but no forecast"})], False),
+        ([(422, {"detail": "bad input"})], False),
+        ([(401, {"detail": "missing"})], False),
     ],
 )
-def test_deploy_smoke_test_needs_200_with_rv_5d_hat(
-    fake_api: tuple[str, type[_FakeApi]], tmp_path: Path, status: int, payload: dict, passes: bool
+def test_deploy_smoke_test_needs_200_with_rv_5d_hat_and_sends_the_key(
+    fake_api: tuple[str, type[_FakeApi]], tmp_path: Path, answers: list, passes: bool
 ) -> None:
     url, api = fake_api
-    api.answer = (status, payload)
-    script = step_named(load("deploy.yml")["jobs"]["smoke"], "POST /predict")["run"]
-    done = _bash(script, tmp_path, API_URL=url)
+    api.answers = {"/predict": list(answers)}
+    done = _bash(_deploy_step("POST /predict"), tmp_path, API_URL=url, SMOKE_API_KEY=KEY, **FAST)
     assert (done.returncode == 0) is passes, done.stdout + done.stderr
-    method, path, body = api.requests[-1]
-    assert (method, path) == ("POST", "/predict")
+    method, path, body, key = api.requests[-1]
+    assert (method, path, key) == ("POST", "/predict", KEY)
     assert json.loads(body) == {"as_of": None, "top_k": 5}
 
 
 def test_deploy_smoke_checks_health_first(fake_api: tuple[str, type[_FakeApi]]) -> None:
     url, api = fake_api
-    script = step_named(load("deploy.yml")["jobs"]["smoke"], "GET /health")["run"]
-    assert _bash(script, REPO, API_URL=url).returncode == 0
-    assert api.requests == [("GET", "/health", b"")]
+    assert _bash(_deploy_step("GET /health"), REPO, API_URL=url).returncode == 0
+    assert api.requests == [("GET", "/health", b"", None)], "/health must need no key"
 
 
-def test_rollback_smoke_test_checks_the_served_version(
+@pytest.mark.parametrize(
+    ("served", "passes"),
+    [([SHA], True), (["f" * 40, SHA], True), (["f" * 40], False), (["unknown"], False)],
+)
+def test_deploy_smoke_checks_the_served_commit(
+    fake_api: tuple[str, type[_FakeApi]], served: list[str], passes: bool
+) -> None:
+    """Old tasks draining behind the ALB may answer first; only this commit's code passes."""
+    url, api = fake_api
+    api.answers = {"/version": [(200, {"code_version": s}) for s in served]}
+    done = _bash(_deploy_step("GET /version"), REPO, API_URL=url, GITHUB_SHA=SHA, **FAST)
+    assert (done.returncode == 0) is passes, done.stdout + done.stderr
+
+
+EXPECTED_TD = "arn:aws:ecs:us-east-1:123456789012:task-definition/volcast-prod-api:8"
+
+
+def _service(*deployments: dict) -> dict:
+    return {"services": [{"serviceName": "volcast-prod-api", "deployments": list(deployments)}]}
+
+
+@pytest.mark.parametrize(
+    ("service", "passes", "says"),
+    [
+        (_service({"status": "PRIMARY", "rolloutState": "COMPLETED",
+                   "taskDefinition": EXPECTED_TD}), True, "completed"),
+        # A circuit-breaker rollback also ends stable: on the previous task definition.
+        (_service({"status": "PRIMARY", "rolloutState": "COMPLETED",
+                   "taskDefinition": EXPECTED_TD.replace(":8", ":7")}), False, "rolled back"),
+        (_service({"status": "PRIMARY", "rolloutState": "FAILED", "taskDefinition": EXPECTED_TD,
+                   "rolloutStateReason": "tasks failed to start"}), False, "FAILED"),
+        (_service({"status": "ACTIVE", "taskDefinition": EXPECTED_TD}), False, "no PRIMARY"),
+    ],
+)  # fmt: skip
+def test_rollout_check_tells_a_rollback_from_a_good_deploy(
+    tmp_path: Path, service: dict, passes: bool, says: str
+) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    (tmp_path / "service.json").write_text(json.dumps(service))
+    done = subprocess.run(
+        [str(REPO / ".ci" / "rollout-check"), str(tmp_path / "service.json"), EXPECTED_TD],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert (done.returncode == 0) is passes, done.stdout + done.stderr
+    assert says in done.stdout
+    assert ".ci/rollout-check service.json" in _deploy_step("Wait for the API rollout")
+
+
+def _stand_ins(tmp_path: Path, promoted_after: str) -> tuple[Path, Path]:
+    """`volcast`, `prefect` and `aws` that log their calls; `volcast models list --json` shows
+    a promoted model once ``promoted_after`` (a prefect deployment) has run."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    marker = tmp_path / "promoted"
+    scripts = {
+        "volcast": f'echo "volcast $*" >> {calls}\n'
+        f'if [ -e {marker} ]; then echo \'[{{"version": "v1", "promoted": true}}]\'; '
+        "else echo '[]'; fi",
+        "prefect": f'echo "prefect $*" >> {calls}\n'
+        f'case "$*" in *"{promoted_after} "*) touch {marker};; esac',
+        "aws": f'echo "aws $*" >> {calls}',
+    }
+    for name, body in scripts.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    return bin_dir, calls
+
+
+@pytest.mark.parametrize("first_deploy", [True, False])
+def test_first_deploy_seeds_the_first_model(tmp_path: Path, first_deploy: bool) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    bin_dir, calls = _stand_ins(tmp_path, "train/train")
+    if not first_deploy:
+        (tmp_path / "promoted").touch()
+    output = tmp_path / "github-output"
+    done = _bash(
+        _deploy_step("First deploy only"), tmp_path, GITHUB_OUTPUT=str(output),
+        ECS_CLUSTER="volcast-prod", API_SERVICE="volcast-prod-api",
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    made = calls.read_text().splitlines()
+    if not first_deploy:
+        assert made == ["volcast models list --json"]
+        return
+    runs = [c.split()[3] for c in made if c.startswith("prefect deployment run")]
+    assert runs == ["backfill/backfill", "train/train", "infer/infer"]
+    assert all("--watch" in c for c in made if c.startswith("prefect"))
+    assert made[-1].startswith("aws ecs update-service --cluster volcast-prod")
+    assert "--force-new-deployment" in made[-1]
+    assert output.read_text() == "seeded=true\n"
+
+
+def test_first_deploy_stops_when_train_promotes_nothing(tmp_path: Path) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    bin_dir, calls = _stand_ins(tmp_path, "never/never")
+    done = _bash(
+        _deploy_step("First deploy only"), tmp_path, GITHUB_OUTPUT=str(tmp_path / "out"),
+        ECS_CLUSTER="c", API_SERVICE="s", PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert not any(c.startswith("aws ecs update-service") for c in calls.read_text().splitlines())
+
+
+@pytest.mark.integration
+def test_smoke_key_is_issued_masked_and_revoked(moto_endpoint: str, tmp_path: Path) -> None:
+    """The deploy job's key steps, run for real with the volcast CLI on a moto Secrets Manager:
+    the key is masked in the log, reaches later steps only through GITHUB_ENV, and is revoked."""
+    import boto3
+
+    from core.api_keys import SecretsManagerKeyStore, list_keys
+
+    secret = boto3.client("secretsmanager", endpoint_url=moto_endpoint).create_secret(
+        Name=f"volcast/test/smoke-{tmp_path.name}"
+    )["ARN"]
+    env = {
+        "VOLCAST_API_KEYS": secret, "AWS_ENDPOINT_URL": moto_endpoint, "GITHUB_RUN_ID": "42",
+        "GITHUB_OUTPUT": str(tmp_path / "output"), "GITHUB_ENV": str(tmp_path / "env"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }  # fmt: skip
+    issued = _bash(_deploy_step("Issue a smoke-test API key"), tmp_path, **env)
+    assert issued.returncode == 0, issued.stderr
+    key = (tmp_path / "env").read_text().strip().removeprefix("SMOKE_API_KEY=")
+    assert f"::add-mask::{key}" in issued.stdout, "the key is not masked in the job log"
+    assert issued.stdout.count(key) == 1 and not (tmp_path / "smoke-key.json").exists()
+    key_id = (tmp_path / "output").read_text().strip().removeprefix("key_id=")
+    store = SecretsManagerKeyStore(secret, moto_endpoint)
+    assert [r.name for r in list_keys(store) if r.active] == ["smoke-42"]
+    revoke = step_named(load("deploy.yml")["jobs"]["deploy"], "Revoke the smoke-test API key")
+    assert revoke["if"].startswith("always()")
+    done = _bash(revoke["run"], tmp_path, **env, KEY_ID=key_id)
+    assert done.returncode == 0, done.stderr
+    assert [r.id for r in list_keys(store) if r.active] == []
+
+
+def test_rollback_smoke_test_checks_the_served_version_with_a_key(
     fake_api: tuple[str, type[_FakeApi]], tmp_path: Path
 ) -> None:
     url, api = fake_api
-    api.answer = (200, {"rv_5d_hat": 0.2, "model_version": "20250103-a1"})
-    script = step_named(load("rollback.yml")["jobs"]["smoke"], "POST /predict")["run"]
-    done = _bash(script, tmp_path, API_URL=url, EXPECTED_VERSION="20250103-a1")
+    api.answers = {"/predict": [(200, {"rv_5d_hat": 0.2, "model_version": "20250103-a1"})]}
+    script = step_named(load("rollback.yml")["jobs"]["rollback"], "POST /predict")["run"]
+    done = _bash(
+        script, tmp_path, API_URL=url, EXPECTED_VERSION="20250103-a1", SMOKE_API_KEY=KEY, **FAST
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert len(api.requests) == 1
+    assert [(m, p, k) for m, p, _, k in api.requests] == [("POST", "/predict", KEY)]
 
 
 @pytest.mark.parametrize(("aws_exit", "found"), [(0, "true"), (254, "false")])

@@ -61,13 +61,13 @@ def test_rerun_is_idempotent_and_raw_is_immutable(
     assert again.count(WriteOutcome.WRITTEN) == 0
 
     revised = raw.assign(
-        adj_close=np.where(raw["date"] == "2024-03-05", raw["adj_close"] * 1.001, raw["adj_close"])
+        volume=np.where(raw["date"] == "2024-03-05", raw["volume"] * 1.01, raw["volume"])
     )
     report = lake.write_partitions(contracts.RAW_MARKET, revised)
     assert report.summary()["conflict_days"] == ["2024-03-05"]
     stored = lake.read(contracts.RAW_MARKET, "2024-03-05", "2024-03-05")
     original = raw.loc[raw["date"] == "2024-03-05"].sort_values("symbol")
-    np.testing.assert_allclose(stored["adj_close"], original["adj_close"])
+    np.testing.assert_allclose(stored["volume"], original["volume"])
     listing = boto3.client("s3", endpoint_url=moto_endpoint).list_objects_v2(
         Bucket=bucket, Prefix="p/_rejected/raw.market/date=2024-03-05/"
     )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,8 +15,9 @@ import pytest
 from core.calendar import non_trading_days, trading_days
 from core.config import SYMBOLS
 from core.sources import RAW_COLUMNS, CsvFolderSource
+from tests.conftest import SHARED_MARKET
 
-MARKET = Path(__file__).resolve().parents[2].parent / "shared/data/market"
+MARKET = SHARED_MARKET
 START, END = "2007-04-11", "2026-07-22"
 FIRST_ROW = {"SPY": START, "TLT": START, "HYG": START, "VIX": START, "VIX3M": "2009-09-18"}
 

@@ -11,7 +11,7 @@ from core import contracts, steps
 from core.calendar import trading_days
 from core.config import Settings
 from core.steps.chunks import PHASES, Chunk, marker_key, plan_chunks, run_chunk
-from tests.raw_frames import raw_market_frame, write_csv_folder
+from tests.raw_frames import download_frame, write_csv_folder
 
 START, END = "2019-01-02", "2020-03-31"
 TABLES = (contracts.RAW_MARKET, contracts.CURATED_MARKET, contracts.FEATURES, contracts.LABELS)
@@ -58,7 +58,7 @@ def test_rerun_skips_finished_chunks_and_redoes_a_missing_one(tmp_path: Path) ->
 
 
 def test_chunk_before_a_series_starts_is_not_a_gap(tmp_path: Path) -> None:
-    raw = raw_market_frame(START, END)
+    raw = download_frame(START, END)
     late = pd.Timestamp("2019-09-03")
     raw = raw.loc[(raw["symbol"] != "VIX3M") | (raw["date"] >= late)]
     write_csv_folder(raw, tmp_path / "csv")

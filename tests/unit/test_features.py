@@ -16,7 +16,7 @@ from core.features import (
     build_features,
     compute_features,
 )
-from tests.factories import curated_frame, sessions, symbol_frame
+from tests.factories import curated_frame, market_frame, sessions, symbol_frame
 
 # Six SPY sessions, no dividends (adj_close == close): open, high, low, close.
 SPY = [
@@ -139,8 +139,13 @@ def test_cross_asset_and_momentum(feats: pd.DataFrame) -> None:
 
 
 def test_vrp_and_drawdown_on_a_long_frame() -> None:
-    out = build_features(curated_frame(1000, seed=3))
+    market = market_frame(1000, seed=3)
+    out = build_features(market.drop(columns="adj_close"))
     np.testing.assert_array_equal(out["vrp_22d"], out["vix"] - out["rv_cc_22d"])
+    # From returns alone, the drawdown equals log(adj_close / 63-session max) of one download.
+    adj = market.loc[market["symbol"] == "SPY"].set_index("date")["adj_close"]
+    from_levels = np.log(adj / adj.rolling(63).max()).loc[out["date"]]
+    np.testing.assert_allclose(out["spy_dd_63d"], from_levels, rtol=0, atol=1e-12)
     # 0 on a 63-session high, below it otherwise; the close 22 sessions ago is in the window,
     # so the drawdown is never above the 22-session return.
     assert (out["spy_dd_63d"] <= 0).all() and (out["spy_dd_63d"] == 0).any()
@@ -166,7 +171,7 @@ def test_dividends_change_no_feature() -> None:
     The factory pays 0.4% dividends every 63 sessions, so a raw open-over-previous-close
     overnight term would move rv_yz_*, rv_on_22d and spy_gap_1d on each ex-date.
     """
-    raw = curated_frame(400, seed=11)
+    raw = market_frame(400, seed=11)
     adjusted = raw.copy()
     spy = adjusted["symbol"] == "SPY"
     ratio = adjusted.loc[spy, "adj_close"] / adjusted.loc[spy, "close"]
@@ -224,8 +229,8 @@ def test_row_order_of_the_input_does_not_matter() -> None:
 
 def test_bad_input_is_refused() -> None:
     curated = tiny()
-    with pytest.raises(ValueError, match="adj_close"):
-        build_features(curated.drop(columns="adj_close"))
+    with pytest.raises(ValueError, match="ret"):
+        build_features(curated.drop(columns="ret"))
     with pytest.raises(ValueError):  # a duplicated (symbol, date) must not be averaged
         build_features(pd.concat([curated, curated.iloc[:1]], ignore_index=True))
 

@@ -69,12 +69,12 @@ def test_mutable_table_overwrites_whole_partition(lake: Lake) -> None:
 def test_raw_conflict_is_reported_and_kept_aside(lake: Lake) -> None:
     raw = raw_market_frame("2024-02-01", "2024-02-02")
     lake.write_partitions(contracts.RAW_MARKET, raw)
-    revised = raw.assign(adj_close=raw["adj_close"] * 1.001)  # a vendor re-adjustment
+    revised = raw.assign(volume=raw["volume"] * 1.01)  # the vendor's final volume figures
     report = lake.write_partitions(contracts.RAW_MARKET, revised)
     assert report.count(WriteOutcome.CONFLICT) == 2
     pd.testing.assert_series_equal(
-        lake.read(contracts.RAW_MARKET)["adj_close"],
-        raw.sort_values(["symbol", "date"], ignore_index=True)["adj_close"],
+        lake.read(contracts.RAW_MARKET)["volume"],
+        raw.sort_values(["symbol", "date"], ignore_index=True)["volume"],
     )
     rejected = pafs.FileSelector(f"{lake.root}/_rejected/raw.market", recursive=True)
     assert sum(i.is_file for i in lake.fs.get_file_info(rejected)) == 2

@@ -14,7 +14,7 @@ from tests.factories import curated_frame, sessions
 
 N_DAYS = 320
 LONG_DAYS = 700
-PRICES = ["open", "high", "low", "close", "adj_close"]
+PRICES = ["open", "high", "low", "close"]
 
 
 @cache

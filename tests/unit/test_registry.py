@@ -18,6 +18,7 @@ import pytest
 from core.lake import Lake
 from core.models.gate import decide
 from core.models.registry import (
+    IDENTITY_DIR,
     POINTER_KEY,
     GateRefused,
     ModelRegistry,
@@ -25,9 +26,10 @@ from core.models.registry import (
     RegistryError,
     VersionExists,
     VersionNotFound,
+    identity_hash,
 )
 
-HARX = {"qlike": 0.2, "rmse_var": 0.01}
+HARX = {"qlike": 0.2, "rmse_variance": 0.01}
 MODEL = b"\x00catboost-model-bytes\xff"
 
 
@@ -40,7 +42,8 @@ def ticking_clock(start: str = "2026-11-25T22:15:00+00:00") -> Callable[[], dt.d
 
 
 def metadata(passed: bool = True, **extra: Any) -> dict[str, Any]:
-    cand = {"qlike": 0.19, "rmse_var": 0.0095} if passed else {"qlike": 0.199, "rmse_var": 0.0099}
+    good, bad = {"qlike": 0.19, "rmse_variance": 0.0095}, {"qlike": 0.199, "rmse_variance": 0.0099}
+    cand = good if passed else bad
     gate = decide(cand, HARX, min_improvement=0.025)
     assert gate.passed is passed
     return {
@@ -106,7 +109,7 @@ def test_list_summarizes_versions_oldest_first(registry: ModelRegistry) -> None:
     assert [i.version for i in infos] == [v1, v2]
     assert [i.promoted for i in infos] == [True, False]
     assert [i.gate_passed for i in infos] == [True, False]
-    assert infos[0].metrics == {"qlike": 0.19, "rmse_var": 0.0095, "n": 1200.0}
+    assert infos[0].metrics == {"qlike": 0.19, "rmse_variance": 0.0095, "n": 1200.0}
     assert infos[0].created_at == "2026-11-25T22:15:00Z"
 
 
@@ -170,6 +173,37 @@ def test_reregistering_an_existing_id_raises_and_leaves_files_unchanged(
         registry.register({"model.cbm": b"other"}, metadata(), version=v)
     assert lake.get_bytes("artifacts/model/v-fixed/model.cbm") == MODEL
     assert lake.get_bytes("artifacts/model/v-fixed/metadata.json") == meta_before
+
+
+def test_find_identical_finds_the_same_model_and_nothing_else(
+    registry: ModelRegistry, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOLCAST_CODE_VERSION", "abc1234")
+    assert registry.find_identical(metadata()) is None  # nothing registered yet
+    v1 = registry.register({"model.cbm": MODEL}, metadata())
+    # The same inputs and verdict: found, whatever the files' bytes (CatBoost writes a fresh
+    # GUID into each .cbm) or the words of why it was fitted.
+    reworded = metadata()
+    reworded["gate"] = {**reworded["gate"], "reason": "weekly refit", "figures": {"x": 1}}
+    assert registry.find_identical(reworded) == v1
+    # Other data, another verdict, other parameters: another model.
+    other_data = metadata(training_data={"start": "2007-04-11", "end": "2026-11-27",
+                                         "content_hash": "cd" * 32})  # fmt: skip
+    assert registry.find_identical(other_data) is None
+    assert registry.find_identical(metadata(passed=False)) is None
+    assert registry.find_identical({**metadata(), "params": {"depth": 4}}) is None
+    # Other code: another model.
+    monkeypatch.setenv("VOLCAST_CODE_VERSION", "def5678")
+    assert registry.find_identical(metadata()) is None
+    monkeypatch.setenv("VOLCAST_CODE_VERSION", "abc1234")
+    # An index entry naming a version that is not that model is not believed.
+    wrong = identity_hash({**metadata(passed=False), "code_version": "abc1234"})
+    lake.put_bytes(
+        f"artifacts/model/{IDENTITY_DIR}/{wrong}.json", json.dumps({"version": v1}).encode()
+    )
+    assert registry.find_identical(metadata(passed=False)) is None
+    # The index is not a version: listing is unchanged.
+    assert [i.version for i in registry.list()] == [v1]
 
 
 def test_events_never_touch_the_registered_objects(registry: ModelRegistry, lake: Lake) -> None:

@@ -34,7 +34,7 @@ YAHOO_CSV = """Date,Open,High,Low,Close,Adj Close,Volume
 ADJUSTED_CSV = """Date,Open,High,Low,Close,Volume
 2024-07-02,90.0,91.0,89.5,90.5,5000
 2024-07-03,90.5,91.5,90.0,,4000
-2024-07-05,91.0,92.0,90.5,91.5,12k
+2024-07-05,91.0,92.0,90.5,91.5,"12,000"
 """
 CBOE_CSV = """DATE,OPEN,HIGH,LOW,CLOSE
 07/02/2024,12.5,13.0,12.0,12.4
@@ -86,17 +86,15 @@ def test_csv_yahoo_format_keeps_raw_close_and_adj_close(folder: Path) -> None:
     assert spy.loc["2024-07-05", "volume"] == 1200
 
 
-def test_csv_adjusted_only_format_uses_close_as_adj_close_and_keeps_bad_rows(
-    folder: Path, caplog: pytest.LogCaptureFixture
+def test_csv_adjusted_only_format_uses_close_as_adj_close_and_keeps_empty_cells(
+    folder: Path,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="core.sources.csv_folder"):
-        tlt = rows(CsvFolderSource(folder).fetch(["TLT"], "2024-07-01", "2024-07-31"), "TLT")
+    tlt = rows(CsvFolderSource(folder).fetch(["TLT"], "2024-07-01", "2024-07-31"), "TLT")
     assert len(tlt) == 3
     assert tlt["adj_close"].equals(tlt["close"])
-    # An empty close and a non-numeric volume stay as NaN rows for the contract to reject.
+    # An empty close stays NaN, for the contract to reject with the row's date.
     assert np.isnan(tlt.loc["2024-07-03", "close"])
-    assert np.isnan(tlt.loc["2024-07-05", "volume"])
-    assert "TLT.csv has 1 non-numeric" in caplog.text
+    assert tlt.loc["2024-07-05", "volume"] == 12000
 
 
 def test_csv_cboe_format_us_dates_no_volume_and_holidays_dropped(
@@ -145,8 +143,100 @@ def test_csv_missing_folder_is_an_error(tmp_path: Path) -> None:
 
 def test_csv_bad_dates_are_an_error(folder: Path) -> None:
     (folder / "HYG.csv").write_text("Date,Open,High,Low,Close,Volume\nyesterday,1,1,1,1,1\n")
-    with pytest.raises(SourceError, match=r"HYG\.csv has dates"):
+    with pytest.raises(SourceError, match=r"HYG\.csv has dates.*HYG\.csv line 2: 'yesterday'"):
         CsvFolderSource(folder).fetch(["HYG"], "2024-07-01", "2024-07-31")
+
+
+# --- csv: what real vendor exports get wrong (issue 13) --------------------------------------
+
+HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
+
+
+def _spy(folder: Path, body: str) -> pd.DataFrame:
+    (folder / "SPY.csv").write_text(HEADER + body)
+    return rows(CsvFolderSource(folder).fetch(["SPY"], "2024-03-01", "2024-03-31"), "SPY")
+
+
+def test_quoted_thousands_separators_are_read(folder: Path) -> None:
+    """Every cell quoted, volumes written "96,294,886" (SPY 2024-03-28, issue 13)."""
+    spy = _spy(
+        folder,
+        '"2024-03-27","521.71","523.21","519.49","523.17","509.4","82,999,800"\n'
+        '"2024-03-28","523.21","524.61","522.78","523.07","509.3314484","96,294,886"\n',
+    )
+    assert spy.loc["2024-03-28", "volume"] == 96294886
+    assert spy.loc["2024-03-27", "volume"] == 82999800
+    assert spy.loc["2024-03-28", "adj_close"] == 509.3314484
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [('"1,234.5"', 1234.5), ('"-1,000"', -1000.0), ('" 12,345 "', 12345.0), ("1e3", 1000.0)],
+)
+def test_grouped_numbers_of_every_shape_are_read(folder: Path, cell: str, value: float) -> None:
+    spy = _spy(folder, f"2024-03-28,523.21,524.61,522.78,523.07,509.33,{cell}\n")
+    assert spy.loc["2024-03-28", "volume"] == value
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ['"96,29x,886"', '"523,07"', '"1,23,456"', "12k", '"1.234,5"', "n/a!", '"9,6294,886"'],
+)
+def test_a_cell_that_is_not_a_number_stops_the_read(folder: Path, cell: str) -> None:
+    """A decimal comma or a typo is refused, naming file, line, date and column: a NaN kept
+    in its place would go into the immutable raw table (volume may be null there)."""
+    with pytest.raises(SourceError) as info:
+        _spy(
+            folder,
+            "2024-03-27,521.71,523.21,519.49,523.17,509.4,82999800\n"
+            f"2024-03-28,523.21,524.61,522.78,523.07,509.33,{cell}\n",
+        )
+    message = str(info.value)
+    assert "column 'volume'" in message and "SPY.csv line 3 (2024-03-28)" in message
+
+
+def test_ragged_rows_name_file_line_and_date(folder: Path) -> None:
+    """TLT's volume written 44,191600 unquoted: 7 fields under a 6-field header (issue 13)."""
+    (folder / "TLT.csv").write_text(
+        "Date,Open,High,Low,Close,Volume\n"
+        "2024-02-13,83.1,83.9,82.8,83.2,30000000\n"
+        "\n"  # a blank line is skipped, and line numbers still count it
+        "2024-02-14,82.931578,83.605453,82.868683,83.398795,44,191600\n"
+        "2024-02-15,83.0,83.7,82.9,83.5\n"
+    )
+    with pytest.raises(SourceError) as info:
+        CsvFolderSource(folder).fetch(["TLT"], "2024-02-01", "2024-02-29")
+    message = str(info.value)
+    assert "TLT.csv line 4 (2024-02-14): 7 fields, header has 6" in message
+    assert "TLT.csv line 5 (2024-02-15): 5 fields, header has 6" in message
+    assert "2 row(s)" in message
+
+
+def test_many_ragged_rows_are_counted_not_all_listed(folder: Path) -> None:
+    body = "".join(f"2024-03-{d:02d},1,2,0.5,1,1.0,5,6\n" for d in range(1, 29))
+    with pytest.raises(SourceError, match=r"28 row\(s\).*\(\+23 more\)") as info:
+        _spy(folder, body)
+    assert str(info.value).count("8 fields, header has 7") == 5
+
+
+@pytest.mark.parametrize(
+    "date", ["2024-03-28 00:00:00-04:00", "2024-03-28T04:00:00Z", "2024-03-28 00:00+0000"]
+)
+def test_time_zone_offsets_are_refused_in_plain_words(folder: Path, date: str) -> None:
+    with pytest.raises(SourceError, match="time-zone offsets in dates") as info:
+        _spy(folder, f"{date},523.21,524.61,522.78,523.07,509.33,1\n")
+    assert f"SPY.csv line 2: '{date}'" in str(info.value)
+
+
+def test_dates_with_a_time_but_no_offset_are_the_session(folder: Path) -> None:
+    spy = _spy(folder, "2024-03-28 00:00:00,523.21,524.61,522.78,523.07,509.33,1\n")
+    assert spy.index.tolist() == [pd.Timestamp("2024-03-28")]
+
+
+def test_a_file_that_is_not_utf8_is_refused(folder: Path) -> None:
+    (folder / "SPY.csv").write_bytes(HEADER.encode() + b"2024-03-28,5\xe9,1,1,1,1,1\n")
+    with pytest.raises(SourceError, match="not UTF-8 text"):
+        CsvFolderSource(folder).fetch(["SPY"], "2024-03-01", "2024-03-31")
 
 
 # --- get_source ----------------------------------------------------------------------------

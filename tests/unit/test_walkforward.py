@@ -204,3 +204,66 @@ def test_charts_write_png_files(tmp_path) -> None:
         assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError):
         plot_importance(["a"], [0.1, 0.2], tmp_path / "x.png")
+
+
+def _two_regimes() -> pd.DataFrame:
+    """catboost is near-perfect in 2012-2015 and noisy after; harx_vix the reverse."""
+    rng = np.random.default_rng(9)
+    dates = pd.bdate_range("2012-01-02", "2021-12-31")
+    realized = np.exp(rng.normal(np.log(0.15), 0.4, len(dates)))
+    early = dates < "2016-01-01"
+    good, bad = np.exp(rng.normal(0, 0.05, len(dates))), np.exp(rng.normal(0, 0.5, len(dates)))
+    return pd.DataFrame(
+        {
+            "date": dates,
+            "rv_5d": realized,
+            "catboost": realized * np.where(early, good, bad),
+            "harx_vix": realized * np.where(early, bad, good),
+        }
+    )
+
+
+def test_period_report_splits_by_period_with_improvements_and_dm() -> None:
+    from core.models.walkforward import period_report
+
+    report = period_report(_two_regimes())
+    assert list(report) == ["full", "2012-2015", "2016-2019", "2020-2026"]
+    early, middle = report["2012-2015"], report["2016-2019"]
+    assert early["start"] == "2012-01-02" and early["end"] == "2015-12-31"
+    assert early["n"] == len(pd.bdate_range("2012-01-02", "2015-12-31"))
+    assert early["models"]["catboost"]["qlike_vs_reference_pct"] > 50
+    assert middle["models"]["catboost"]["qlike_vs_reference_pct"] < -50
+    assert early["models"]["catboost"]["dm_qlike_p"] < 0.01
+    ref = early["models"]["harx_vix"]
+    assert ref["qlike_vs_reference_pct"] == 0.0 and ref["dm_qlike_p"] is None
+    assert all(p["dm_lags"] >= 5 for p in report.values())
+    frame = _two_regimes()
+    short = frame.loc[frame["date"] < "2012-01-20"]  # too short for every sub-period
+    assert list(period_report(short)) == []
+
+
+def test_trimmed_rmse_drops_the_days_that_decide() -> None:
+    from core.models.walkforward import trimmed_rmse
+
+    frame = _two_regimes()
+    frame["catboost"] = frame["harx_vix"]
+    crash = frame.index[[100, 900, 2000]]
+    frame.loc[crash, "rv_5d"] = 1.5  # three crash weeks the challenger saw coming
+    frame.loc[crash, "catboost"] = 1.5
+    result = trimmed_rmse(frame, model="catboost", days=3)
+    assert result["rmse_variance_vs_reference_pct"] > 10  # decided by three days...
+    assert result["rmse_variance_vs_reference_pct_trimmed"] == pytest.approx(0.0, abs=1e-9)
+    assert sorted(result["best_days"]) == [d.date().isoformat() for d in frame.loc[crash, "date"]]
+
+
+def test_cumulative_loss_difference_falls_where_the_model_gains(tmp_path) -> None:
+    from core.models.charts import plot_cumulative_loss_difference
+    from core.models.walkforward import cumulative_loss_difference
+
+    cumulative = cumulative_loss_difference(_two_regimes())
+    assert list(cumulative.columns) == ["date", "catboost:qlike", "catboost:se_var"]
+    series = cumulative.set_index("date")["catboost:qlike"]
+    assert series["2015-12-31"] < 0  # gained in 2012-2015
+    assert series["2021-12-31"] > series["2015-12-31"]  # gave it back after
+    png = plot_cumulative_loss_difference(cumulative, tmp_path / "d.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -12,4 +12,7 @@ locals {
     start_cron = "cron(0 7 ? * MON-FRI *)"
     timezone   = "America/New_York"
   }
+
+  # Alarms may go nowhere in dev until someone subscribes (prod requires a destination).
+  require_alarm_destination = false
 }

@@ -5,26 +5,30 @@
 data "aws_caller_identity" "current" {}
 
 locals {
-  name              = "${var.project}-${local.environment}"
-  log_group_prefix  = "/${var.project}/${local.environment}/"
-  secrets_prefix    = "${var.project}/${local.environment}/"
-  state_key_prefix  = "${var.project}/${local.environment}/"
-  account_id        = data.aws_caller_identity.current.account_id
-  lake_bucket_name  = "${local.name}-lake-${local.account_id}"
-  work_pool_name    = "${var.project}-ecs"
-  prefect_secret    = "${local.secrets_prefix}prefect-api-key"
-  api_log_group     = "${local.log_group_prefix}api"
-  flows_log_group   = "${local.log_group_prefix}flows"
-  access_log_group  = "${local.log_group_prefix}apigw-access"
-  flow_log_group    = "${local.log_group_prefix}vpc-flow-logs"
-  availability_zone = [for suffix in var.availability_zone_suffixes : "${var.aws_region}${suffix}"]
+  name             = "${var.project}-${local.environment}"
+  log_group_prefix = "/${var.project}/${local.environment}/"
+  secrets_prefix   = "${var.project}/${local.environment}/"
+  state_key_prefix = "${var.project}/${local.environment}/"
+  account_id       = data.aws_caller_identity.current.account_id
+  lake_bucket_name = "${local.name}-lake-${local.account_id}"
+  work_pool_name   = "${var.project}-ecs"
+  prefect_secret   = "${local.secrets_prefix}prefect-api-key"
+  api_log_group    = "${local.log_group_prefix}api"
+  flows_log_group  = "${local.log_group_prefix}flows"
+  access_log_group = "${local.log_group_prefix}apigw-access"
+  flow_log_group   = "${local.log_group_prefix}vpc-flow-logs"
+  api_keys_secret  = "${local.secrets_prefix}api-keys"
 
-  tags = {
+  # Every resource carries these (the provider's default_tags); the deploy role may create VPC
+  # pieces and HTTP APIs only with them and change only those that have them (modules/iam).
+  ownership_tags = {
     Project     = var.project
     Environment = local.environment
-    ManagedBy   = "terraform"
-    Repository  = var.github_repository
   }
+  tags = merge(local.ownership_tags, {
+    ManagedBy  = "terraform"
+    Repository = var.github_repository
+  })
 }
 
 module "kms" {
@@ -69,6 +73,7 @@ locals {
   flow_environment = {
     for k, v in {
       VOLCAST_LAKE_URI              = "s3://${module.lake.bucket_name}"
+      VOLCAST_SOURCE                = var.market_data_source # the code's default is synthetic
       VOLCAST_DYNAMODB_TABLE        = local.mirror_table_name
       AWS_REGION                    = var.aws_region
       PREFECT_LOGGING_EXTRA_LOGGERS = "core" # core's step logs in the Prefect UI, not only in CloudWatch
@@ -88,25 +93,28 @@ module "ecr" {
 module "iam" {
   source = "../../modules/iam"
 
-  name                        = local.name
-  lake_bucket_arn             = module.lake.bucket_arn
-  kms_key_arn                 = module.kms.key_arn
-  dynamodb_table_arn          = one(module.predictions_table[*].table_arn)
-  ecr_repository_arns         = module.ecr.repository_arns
-  ecr_repository_prefix       = var.project
-  log_group_prefix            = local.log_group_prefix
-  api_log_group_name          = local.api_log_group
-  flows_log_group_name        = local.flows_log_group
-  secrets_prefix              = local.secrets_prefix
-  prefect_api_key_secret_name = local.prefect_secret
-  ecs_cluster_name            = local.name
-  prefect_work_pool_name      = local.work_pool_name
-  github_repository           = var.github_repository
-  github_environments         = local.github_environments
-  github_oidc_provider_arn    = var.github_oidc_provider_arn
-  state_bucket_name           = var.state_bucket_name
-  state_key_prefix            = local.state_key_prefix
-  state_kms_key_arn           = var.state_kms_key_arn
+  name                           = local.name
+  lake_bucket_arn                = module.lake.bucket_arn
+  kms_key_arn                    = module.kms.key_arn
+  dynamodb_table_arn             = one(module.predictions_table[*].table_arn)
+  ecr_repository_arns            = module.ecr.repository_arns
+  ecr_repository_prefix          = var.project
+  log_group_prefix               = local.log_group_prefix
+  api_log_group_name             = local.api_log_group
+  flows_log_group_name           = local.flows_log_group
+  secrets_prefix                 = local.secrets_prefix
+  prefect_api_key_secret_name    = local.prefect_secret
+  ecs_cluster_name               = local.name
+  prefect_work_pool_name         = local.work_pool_name
+  github_repository              = var.github_repository
+  github_oidc_subject_repository = var.github_oidc_subject_repository
+  github_environments            = local.github_environments
+  github_oidc_provider_arn       = var.github_oidc_provider_arn
+  ownership_tags                 = local.ownership_tags
+  api_keys_secret_name           = local.api_keys_secret
+  state_bucket_name              = var.state_bucket_name
+  state_key_prefix               = local.state_key_prefix
+  state_kms_key_arn              = var.state_kms_key_arn
 }
 
 module "network" {
@@ -114,7 +122,7 @@ module "network" {
 
   name                     = local.name
   cidr_block               = var.vpc_cidr_block
-  availability_zones       = local.availability_zone
+  availability_zone_ids    = var.availability_zone_ids
   kms_key_arn              = module.kms.key_arn
   flow_logs_log_group_name = local.flow_log_group
   permissions_boundary_arn = module.iam.permissions_boundary_arn
@@ -143,6 +151,7 @@ module "ecs" {
   flows_log_group_name     = local.flows_log_group
   alb_security_group_id    = module.alb.security_group_id
   alb_arn_suffix           = module.alb.alb_arn_suffix
+  alb_listener_arn         = module.alb.listener_arn
   target_group_arn         = module.alb.target_group_arn
   target_group_arn_suffix  = module.alb.target_group_arn_suffix
   api_image_repository_url = module.ecr.repository_urls["api"]
@@ -150,6 +159,7 @@ module "ecs" {
   api_task_role_arn        = module.iam.api_task_role_arn
   api_execution_role_arn   = module.iam.api_execution_role_arn
   lake_uri                 = "s3://${module.lake.bucket_name}"
+  api_keys_secret_name     = local.api_keys_secret
   api_extra_environment    = var.api_extra_environment
   api_container_port       = var.api_container_port
   api_cpu                  = var.api_cpu
@@ -194,8 +204,8 @@ module "prefect" {
   flow_environment            = local.flow_environment
   kms_key_arn                 = module.kms.key_arn
   prefect_api_key_secret_name = local.prefect_secret
-  prefect_api_key             = var.prefect_api_key
-  prefect_api_key_version     = var.prefect_api_key_version
+  flow_api_key                = var.prefect_flow_api_key
+  flow_api_key_version        = var.prefect_flow_api_key_version
   push_access_key_id          = module.iam.prefect_push_access_key_id
   push_secret_access_key      = module.iam.prefect_push_secret_access_key
   notification_emails         = var.alarm_emails
@@ -205,17 +215,18 @@ module "prefect" {
 module "monitoring" {
   source = "../../modules/monitoring"
 
-  name                     = local.name
-  kms_key_arn              = module.kms.key_arn
-  alarm_emails             = var.alarm_emails
-  slack_team_id            = var.slack_team_id
-  slack_channel_id         = var.slack_channel_id
-  permissions_boundary_arn = module.iam.permissions_boundary_arn
-  cluster_name             = module.ecs.cluster_name
-  cluster_arn              = module.ecs.cluster_arn
-  api_service_name         = module.ecs.api_service_name
-  api_gateway_id           = module.apigw.api_id
-  api_gateway_stage        = module.apigw.stage_name
-  alb_arn_suffix           = module.alb.alb_arn_suffix
-  target_group_arn_suffix  = module.alb.target_group_arn_suffix
+  name                      = local.name
+  kms_key_arn               = module.kms.key_arn
+  alarm_emails              = var.alarm_emails
+  require_alarm_destination = local.require_alarm_destination
+  slack_team_id             = var.slack_team_id
+  slack_channel_id          = var.slack_channel_id
+  permissions_boundary_arn  = module.iam.permissions_boundary_arn
+  cluster_name              = module.ecs.cluster_name
+  cluster_arn               = module.ecs.cluster_arn
+  api_service_name          = module.ecs.api_service_name
+  api_gateway_id            = module.apigw.api_id
+  api_gateway_stage         = module.apigw.stage_name
+  alb_arn_suffix            = module.alb.alb_arn_suffix
+  target_group_arn_suffix   = module.alb.target_group_arn_suffix
 }

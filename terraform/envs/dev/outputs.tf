@@ -33,6 +33,16 @@ output "api_service_name" {
   value       = module.ecs.api_service_name
 }
 
+output "api_task_definition_arn" {
+  description = "Task definition the API service should run after this apply (the smoke test compares the service's completed deployment to it)."
+  value       = module.ecs.api_task_definition_arn
+}
+
+output "api_keys_secret_arn" {
+  description = "Secrets Manager secret of the API key hashes (volcast api-keys --secret ...)."
+  value       = module.ecs.api_keys_secret_arn
+}
+
 output "api_url" {
   description = "HTTPS base URL of the API (smoke test: GET $api_url/health)."
   value       = module.apigw.api_url

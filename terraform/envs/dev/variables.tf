@@ -61,7 +61,7 @@ variable "prefect_workspace_id" {
 }
 
 variable "prefect_api_key" {
-  description = "Prefect Cloud API key: configures the provider and is written write-only to Secrets Manager for the flows."
+  description = "Prefect Cloud key that configures the Prefect provider: read-only in the plan job (PREFECT_API_KEY_READONLY), the deploying key in the approved job (PREFECT_API_KEY, production environment). Never given to the flows."
   type        = string
   sensitive   = true
   ephemeral   = true
@@ -69,6 +69,18 @@ variable "prefect_api_key" {
   validation {
     condition     = length(var.prefect_api_key) >= 20
     error_message = "prefect_api_key looks too short to be a Prefect API key."
+  }
+}
+
+variable "prefect_flow_api_key" {
+  description = "Prefect Cloud key of the flows' own service account (least role that runs flows), written write-only to Secrets Manager for the flow containers."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = length(var.prefect_flow_api_key) >= 20
+    error_message = "prefect_flow_api_key looks too short to be a Prefect API key."
   }
 }
 
@@ -96,14 +108,14 @@ variable "aws_region" {
   }
 }
 
-variable "availability_zone_suffixes" {
-  description = "Zone letters appended to aws_region for the subnets (two zones: the ALB needs two)."
+variable "availability_zone_ids" {
+  description = "Zone IDs of the subnets (two at least; the ALB needs two). IDs, not names: names map to different zones per account, and API Gateway VPC links are published per zone ID (not in use1-az3)."
   type        = list(string)
-  default     = ["a", "b"]
+  default     = ["use1-az1", "use1-az2"]
 
   validation {
-    condition     = length(var.availability_zone_suffixes) >= 2 && alltrue([for s in var.availability_zone_suffixes : can(regex("^[a-z]$", s))])
-    error_message = "availability_zone_suffixes must be at least two single letters."
+    condition     = length(var.availability_zone_ids) >= 2 && alltrue([for id in var.availability_zone_ids : can(regex("^[a-z]+[0-9]+-az[0-9]+$", id))])
+    error_message = "availability_zone_ids must be at least two zone IDs such as use1-az1 (not zone names such as us-east-1a)."
   }
 }
 
@@ -113,10 +125,16 @@ variable "vpc_cidr_block" {
   default     = "10.40.0.0/16"
 }
 
-variable "prefect_api_key_version" {
-  description = "Increase by one to write a rotated prefect_api_key into Secrets Manager."
+variable "prefect_flow_api_key_version" {
+  description = "Increase by one to write a rotated prefect_flow_api_key into Secrets Manager."
   type        = number
   default     = 1
+}
+
+variable "github_oidc_subject_repository" {
+  description = "Repository part of the GitHub OIDC subject when it is not owner/name (GitHub's immutable subject format); null = github_repository."
+  type        = string
+  default     = null
 }
 
 variable "github_oidc_provider_arn" {
@@ -126,9 +144,14 @@ variable "github_oidc_provider_arn" {
 }
 
 variable "alarm_emails" {
-  description = "Addresses notified by the SNS alerts topic and by Prefect on failed flow runs."
+  description = "Addresses notified by the SNS alerts topic and by Prefect on failed flow runs. prod requires at least one destination (this or Slack): the deploy workflow passes the ALARM_EMAILS variable."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alarm_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "alarm_emails must be email addresses."
+  }
 }
 
 variable "slack_team_id" {
@@ -148,6 +171,17 @@ variable "prefect_slack_webhook_url" {
   type        = string
   default     = null
   sensitive   = true
+}
+
+variable "market_data_source" {
+  description = "VOLCAST_SOURCE of the flows: yahoo (market data) in the cloud; synthetic only for a throwaway environment."
+  type        = string
+  default     = "yahoo"
+
+  validation {
+    condition     = contains(["yahoo", "synthetic"], var.market_data_source)
+    error_message = "market_data_source must be yahoo or synthetic (a csv folder does not exist in the flow containers)."
+  }
 }
 
 variable "enable_predictions_mirror" {

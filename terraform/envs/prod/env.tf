@@ -6,4 +6,7 @@ locals {
   alb_deletion_protection = true
   api_capacity_provider   = "FARGATE" # on demand: no Spot interruptions for the public API
   api_schedule            = null      # always on
+
+  # Alarms must reach a human: plan stops without alarm_emails or Slack (modules/monitoring).
+  require_alarm_destination = true
 }

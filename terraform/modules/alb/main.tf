@@ -21,7 +21,7 @@ resource "aws_vpc_security_group_ingress_rule" "from_vpc_link" {
 
 resource "aws_vpc_security_group_egress_rule" "to_targets" {
   security_group_id = aws_security_group.alb.id
-  description       = "To the API tasks' container port inside the VPC"
+  description       = "To the container port of the API tasks inside the VPC"
   cidr_ipv4         = var.vpc_cidr_block
   ip_protocol       = "tcp"
   from_port         = var.target_port

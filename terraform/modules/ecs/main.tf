@@ -97,6 +97,20 @@ resource "aws_vpc_security_group_egress_rule" "flows_https" {
 }
 
 # ---------------------------------------------------------------------------------------------
+# API keys: one Secrets Manager secret holding SHA-256 hashes of the keys (never a key), KMS
+# encrypted. `volcast api-keys create|revoke|list` writes its versions; Terraform creates only
+# the empty secret and never a version, so an apply never overwrites the keys.
+# ---------------------------------------------------------------------------------------------
+resource "aws_secretsmanager_secret" "api_keys" {
+  #checkov:skip=CKV2_AWS_57:keys are issued and revoked one by one with `volcast api-keys`; the secret holds hashes, so rotation = create a key, hand it out, revoke the old one (docs/security.md)
+  name                    = var.api_keys_secret_name
+  description             = "SHA-256 hashes of the API keys of ${var.name} (volcast api-keys); read by the API tasks."
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = 7
+  tags                    = var.tags
+}
+
+# ---------------------------------------------------------------------------------------------
 # API task definition and service.
 # ---------------------------------------------------------------------------------------------
 locals {
@@ -107,6 +121,10 @@ locals {
       WEB_CONCURRENCY  = tostring(var.api_web_concurrency)
       VOLCAST_LAKE_URI = var.lake_uri
       AWS_REGION       = data.aws_region.current.region
+      # The API keys' secret (hashes only); the task role reads it at start-up and re-reads it
+      # every VOLCAST_API_KEYS_REFRESH_SECONDS, so a key created or revoked with
+      # `volcast api-keys` takes effect without a restart (docs/api.md).
+      VOLCAST_API_KEYS = aws_secretsmanager_secret.api_keys.arn
       # The root filesystem is read-only: libraries that cache (matplotlib) write under /tmp.
       MPLCONFIGDIR = "/tmp/matplotlib"
     },
@@ -203,6 +221,17 @@ resource "aws_ecs_service" "api" {
   }
 
   tags = var.tags
+
+  # Orderings plan cannot see (tests/infra/test_terraform.py::test_explicit_orderings):
+  # - ECS refuses a service whose target group has no load balancer yet ("The target group ...
+  #   does not have an associated load balancer", ECS CreateService API reference,
+  #   loadBalancers): the target group ARN alone does not wait for the listener that attaches
+  #   it, so the service depends on the listener (a module variable is a graph node that
+  #   depends_on may name: hashicorp/terraform#21418).
+  # - A capacity provider strategy names providers the cluster must already have (ECS
+  #   CreateService, capacityProviderStrategy); on destroy the service goes first, then the
+  #   cluster's providers.
+  depends_on = [var.alb_listener_arn, aws_ecs_cluster_capacity_providers.this]
 }
 
 # ---------------------------------------------------------------------------------------------

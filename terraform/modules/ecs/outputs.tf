@@ -37,3 +37,8 @@ output "api_tasks_security_group_id" {
   description = "Security group of the API tasks."
   value       = aws_security_group.api_tasks.id
 }
+
+output "api_keys_secret_arn" {
+  description = "ARN of the API keys' secret (VOLCAST_API_KEYS of the API tasks; volcast api-keys writes it)."
+  value       = aws_secretsmanager_secret.api_keys.arn
+}

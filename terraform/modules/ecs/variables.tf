@@ -74,6 +74,26 @@ variable "alb_arn_suffix" {
   type        = string
 }
 
+variable "alb_listener_arn" {
+  description = "Listener that forwards to target_group_arn: the service is created only after it exists."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:elasticloadbalancing:.*:listener/app/", var.alb_listener_arn))
+    error_message = "alb_listener_arn must be an ALB listener ARN."
+  }
+}
+
+variable "api_keys_secret_name" {
+  description = "Secrets Manager name of the API keys' secret (hashes; e.g. volcast/prod/api-keys)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9/_+=.@-]{1,512}$", var.api_keys_secret_name))
+    error_message = "api_keys_secret_name must be a Secrets Manager name: letters, digits and /_+=.@-."
+  }
+}
+
 variable "target_group_arn" {
   description = "Target group the API service registers its tasks in."
   type        = string

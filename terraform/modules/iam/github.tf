@@ -1,16 +1,31 @@
 # GitHub Actions deploys through OIDC, with no stored AWS key. The deploy role trusts only
-# tokens for this repository whose subject is its main branch or one of its deployment
-# environments. It may manage this environment's resources (named <name>-*), and it can create
-# or change roles and users only with the permissions boundary attached, so nothing it creates
-# can do more than the runtime needs. It cannot change itself, the boundary or the OIDC
-# provider: those change only in an admin's apply.
+# tokens for this repository whose subject is its main branch, or one of its deployment
+# environments on its main branch. It may manage this environment's resources (named <name>-*,
+# or tagged with ownership_tags where names are random ids), and it can create or change roles
+# and users only with the permissions boundary attached, so nothing it creates can do more than
+# the runtime needs. It cannot change itself, the boundary or the OIDC provider: those change
+# only in an admin's apply.
 
 locals {
   github_oidc_host         = "token.actions.githubusercontent.com"
   github_oidc_provider_arn = coalesce(var.github_oidc_provider_arn, one(aws_iam_openid_connect_provider.github[*].arn))
+  # The repository part of the subject: owner/name, or GitHub's immutable form for repositories
+  # that use it (GitHub changelog 2026-04-23, "Immutable subject claims for GitHub Actions OIDC
+  # tokens": the default for repositories created after 2026-06-18).
+  github_subject_repository = coalesce(var.github_oidc_subject_repository, var.github_repository)
   github_subjects = concat(
-    ["repo:${var.github_repository}:ref:refs/heads/main"],
-    [for e in var.github_environments : "repo:${var.github_repository}:environment:${e}"],
+    # Jobs without an environment (images, plan) on main: GitHub's default subject, and the same
+    # job under the repository's custom template ["repo", "context", "ref"], where the context of
+    # a job without an environment is "ref:<ref>" (GitHub docs: "Customizing the subject claims").
+    [
+      "repo:${local.github_subject_repository}:ref:refs/heads/main",
+      "repo:${local.github_subject_repository}:ref:refs/heads/main:ref:refs/heads/main",
+    ],
+    # Environment jobs only with the ref: the default subject of an environment job
+    # (repo:<r>:environment:<e>) names no branch, so it is not trusted; the custom template adds
+    # the ref, and the environment's deployment branch policy admits main only
+    # (terraform/README.md, "GitHub settings").
+    [for e in var.github_environments : "repo:${local.github_subject_repository}:environment:${e}:ref:refs/heads/main"],
   )
   deploy_role_name = "${var.name}-github-deploy"
   deploy_role_arn  = "${local.arn_prefix}:iam::${local.account_id}:role/${local.deploy_role_name}"
@@ -21,6 +36,13 @@ locals {
     "${local.arn_prefix}:iam::${local.account_id}:policy/${var.name}-*",
   ]
   state_objects = "arn:${local.partition}:s3:::${var.state_bucket_name}/${var.state_key_prefix}*"
+  ec2_arn       = "${local.arn_prefix}:ec2:${local.region}:${local.account_id}"
+  apigw_arn     = "${local.arn_prefix}:apigateway:${local.region}::"
+  # Every VPC piece this environment creates (the tag-conditioned EC2 statements below).
+  ec2_owned = [for type in [
+    "vpc", "subnet", "route-table", "internet-gateway", "security-group", "security-group-rule", "vpc-endpoint",
+    "vpc-flow-log",
+  ] : "${local.ec2_arn}:${type}/*"]
 }
 
 resource "aws_iam_openid_connect_provider" "github" {
@@ -60,8 +82,8 @@ resource "aws_iam_role" "github_deploy" {
 }
 
 data "aws_iam_policy_document" "github_deploy" {
-  #checkov:skip=CKV_AWS_356:only VPC, API Gateway and Application Auto Scaling writes (random ids, region-limited) and read-only calls use "*" (statements ManageNetworkAndApis, ReadForPlan)
-  #checkov:skip=CKV_AWS_111:same statements as CKV_AWS_356: writes on resources whose ids do not exist before Terraform creates them
+  #checkov:skip=CKV_AWS_356:"*" remains only on read-only calls (ReadForPlan) and calls without resource-level permissions (log deliveries, Chatbot, RegisterTaskDefinition); every other write names its resources or carries ownership-tag conditions
+  #checkov:skip=CKV_AWS_111:writes on random ids (VPC pieces, API Gateway) are conditioned on ownership_tags or limited by path and region; see the statements' comments
   statement {
     sid = "StateBackend"
     actions = [
@@ -158,17 +180,100 @@ data "aws_iam_policy_document" "github_deploy" {
     ]
   }
 
+  # ---- VPC pieces: ids are random, so ownership is by tag (EC2 supports aws:RequestTag on the
+  # create calls and aws:ResourceTag on the rest: Service Authorization Reference, Amazon EC2).
+  # The provider's default_tags put ownership_tags on every create request (TagSpecifications).
   statement {
-    sid = "ManageNetworkAndApis"
-    # VPC pieces and API Gateway APIs/VPC links are addressed by random ids that do not exist
-    # before Terraform creates them, so these writes cannot be scoped by name; they are limited
-    # to VPC/API management actions in this region (no instances, no other services).
+    sid       = "Ec2CreateVpcTagged"
+    actions   = ["ec2:CreateVpc"]
+    resources = ["${local.ec2_arn}:vpc/*"]
+    dynamic "condition" {
+      for_each = var.ownership_tags
+      content {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid = "Ec2CreateInOwnVpcTagged"
+    # The new resource of each call; the VPC (or route table) it goes into is an existing
+    # resource, granted by Ec2ManageOwnNetwork on its tags.
     actions = [
-      "ec2:CreateVpc", "ec2:DeleteVpc", "ec2:ModifyVpcAttribute",
+      "ec2:CreateSubnet", "ec2:CreateRouteTable", "ec2:CreateInternetGateway", "ec2:CreateSecurityGroup",
+      "ec2:CreateFlowLogs",
+    ]
+    resources = [
+      "${local.ec2_arn}:subnet/*", "${local.ec2_arn}:route-table/*", "${local.ec2_arn}:internet-gateway/*",
+      "${local.ec2_arn}:security-group/*", "${local.ec2_arn}:vpc-flow-log/*",
+    ]
+    dynamic "condition" {
+      for_each = var.ownership_tags
+      content {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid       = "Ec2CreateEndpointTagged"
+    actions   = ["ec2:CreateVpcEndpoint"]
+    resources = ["${local.ec2_arn}:vpc-endpoint/*"]
+    dynamic "condition" {
+      for_each = var.ownership_tags
+      content {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid = "Ec2CreateRulesTagged"
+    # The rule is new (request tags); its security group must be ours (Ec2ManageOwnNetwork).
+    actions   = ["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress"]
+    resources = ["${local.ec2_arn}:security-group-rule/*"]
+    dynamic "condition" {
+      for_each = var.ownership_tags
+      content {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid = "Ec2TagOnCreate"
+    # Tagging in a create call needs ec2:CreateTags on the new resource (EC2 user guide: "Grant
+    # permission to tag Amazon EC2 resources during creation"), limited to those create calls.
+    actions   = ["ec2:CreateTags"]
+    resources = local.ec2_owned
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:CreateAction"
+      values = [
+        "CreateVpc", "CreateSubnet", "CreateRouteTable", "CreateInternetGateway", "CreateSecurityGroup",
+        "CreateFlowLogs", "CreateVpcEndpoint", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
+      ]
+    }
+  }
+
+  statement {
+    sid = "Ec2ManageOwnNetwork"
+    # Everything done to an existing VPC piece, including being the parent of a create call
+    # (the VPC of CreateSubnet, the route table of CreateVpcEndpoint): only ours, by tag.
+    actions = [
+      "ec2:DeleteVpc", "ec2:ModifyVpcAttribute",
       "ec2:CreateSubnet", "ec2:DeleteSubnet", "ec2:ModifySubnetAttribute",
       "ec2:CreateRouteTable", "ec2:DeleteRouteTable", "ec2:AssociateRouteTable", "ec2:DisassociateRouteTable",
       "ec2:CreateRoute", "ec2:DeleteRoute", "ec2:ReplaceRoute",
-      "ec2:CreateInternetGateway", "ec2:DeleteInternetGateway", "ec2:AttachInternetGateway", "ec2:DetachInternetGateway",
+      "ec2:DeleteInternetGateway", "ec2:AttachInternetGateway", "ec2:DetachInternetGateway",
       "ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup",
       "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
       "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress",
@@ -177,15 +282,146 @@ data "aws_iam_policy_document" "github_deploy" {
       "ec2:CreateVpcEndpoint", "ec2:DeleteVpcEndpoints", "ec2:ModifyVpcEndpoint",
       "ec2:CreateFlowLogs", "ec2:DeleteFlowLogs",
       "ec2:CreateTags", "ec2:DeleteTags",
-      "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE",
-      "application-autoscaling:*",
     ]
-    resources = ["*"] # ids are random, see the comment above; region-limited below
+    resources = local.ec2_owned
+    dynamic "condition" {
+      for_each = var.ownership_tags
+      content {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid = "Ec2AdoptDefaultSecurityGroup"
+    # The one untagged piece: the default security group EC2 creates with each VPC, which
+    # aws_default_security_group adopts by tagging it and stripping its rules. Allowed only on a
+    # security group that has no Project tag yet, and tagging only with our tags.
+    actions   = ["ec2:CreateTags", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"]
+    resources = ["${local.ec2_arn}:security-group/*"]
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/Project"
+      values   = ["true"]
+    }
+    dynamic "condition" {
+      for_each = var.ownership_tags
+      content {
+        test     = "StringEqualsIfExists"
+        variable = "aws:RequestTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  # ---- API Gateway (HTTP API): APIs and VPC links have random ids. They carry tags (request
+  # tags on create, resource tags after); their child resources (routes, integrations, stages)
+  # do not inherit them in the V2 API (API Gateway developer guide: "API Gateway resources that
+  # can be tagged"), so children are limited by path to /apis/<id>/..., never REST APIs,
+  # account settings, API keys or usage plans.
+  statement {
+    sid       = "ApiGatewayCreateTagged"
+    actions   = ["apigateway:POST"]
+    resources = ["${local.apigw_arn}/apis", "${local.apigw_arn}/vpclinks", "${local.apigw_arn}/domainnames"]
+    dynamic "condition" {
+      for_each = var.ownership_tags
+      content {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid       = "ApiGatewayManageOwnTagged"
+    actions   = ["apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"]
+    resources = ["${local.apigw_arn}/apis/*", "${local.apigw_arn}/vpclinks/*", "${local.apigw_arn}/domainnames/*"]
+    dynamic "condition" {
+      for_each = var.ownership_tags
+      content {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid     = "ApiGatewayChildrenOfApis"
+    actions = ["apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"]
+    resources = [
+      "${local.apigw_arn}/apis/*/*",
+      "${local.apigw_arn}/domainnames/*/apimappings",
+      "${local.apigw_arn}/domainnames/*/apimappings/*",
+      "${local.apigw_arn}/tags/*",
+    ]
     condition {
       test     = "StringEquals"
       variable = "aws:RequestedRegion"
       values   = [local.region]
     }
+  }
+
+  # ---- Application Auto Scaling: scalable targets have random ARNs and their write calls take
+  # no resource tag condition; they do take the namespace and dimension (Service Authorization
+  # Reference, Application Auto Scaling): ECS service desired counts only.
+  statement {
+    sid = "ScaleEcsServicesOnly"
+    actions = [
+      "application-autoscaling:RegisterScalableTarget", "application-autoscaling:DeregisterScalableTarget",
+      "application-autoscaling:PutScalingPolicy", "application-autoscaling:DeleteScalingPolicy",
+      "application-autoscaling:PutScheduledAction", "application-autoscaling:DeleteScheduledAction",
+    ]
+    resources = ["${local.arn_prefix}:application-autoscaling:${local.region}:${local.account_id}:scalable-target/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "application-autoscaling:service-namespace"
+      values   = ["ecs"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "application-autoscaling:scalable-dimension"
+      values   = ["ecs:service:DesiredCount"]
+    }
+  }
+
+  statement {
+    sid       = "TagScalableTargets"
+    actions   = ["application-autoscaling:TagResource"]
+    resources = ["${local.arn_prefix}:application-autoscaling:${local.region}:${local.account_id}:scalable-target/*"]
+    dynamic "condition" {
+      for_each = var.ownership_tags
+      content {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid = "UntagScalableTargetsKeepOwnership"
+    # UntagResource takes aws:TagKeys only (no request tags): any tag but the ownership ones.
+    actions   = ["application-autoscaling:UntagResource"]
+    resources = ["${local.arn_prefix}:application-autoscaling:${local.region}:${local.account_id}:scalable-target/*"]
+    condition {
+      test     = "ForAllValues:StringNotEquals"
+      variable = "aws:TagKeys"
+      values   = keys(var.ownership_tags)
+    }
+  }
+
+  statement {
+    sid = "TargetTrackingAlarms"
+    # Target tracking makes Application Auto Scaling create, read and delete the alarms
+    # TargetTracking-service/<cluster>/<service>-AlarmHigh|AlarmLow-<uuid> with the caller's
+    # permissions (ECS developer guide: "IAM permissions required for Amazon ECS service auto
+    # scaling"); they are not named <name>-*, so the alarms statement below does not cover them.
+    actions   = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"]
+    resources = ["${local.arn_prefix}:cloudwatch:${local.region}:${local.account_id}:alarm:TargetTracking-service/${var.ecs_cluster_name}/${var.name}-*"]
   }
 
   statement {

@@ -62,6 +62,7 @@ locals {
   flows_log_group_arn = "${local.arn_prefix}:logs:${local.region}:${local.account_id}:log-group:${var.flows_log_group_name}"
   # Secrets Manager appends a random 6-character suffix to a secret's ARN.
   prefect_api_key_secret_arn = "${local.arn_prefix}:secretsmanager:${local.region}:${local.account_id}:secret:${var.prefect_api_key_secret_name}-??????"
+  api_keys_secret_arn        = "${local.arn_prefix}:secretsmanager:${local.region}:${local.account_id}:secret:${var.api_keys_secret_name}-??????"
 
   flow_services = [for s in keys(var.ecr_repository_arns) : s if s != "api"]
 }
@@ -119,9 +120,9 @@ data "aws_iam_policy_document" "boundary" {
   }
 
   statement {
-    sid       = "PrefectApiKey"
+    sid       = "PrefectApiKeyAndApiKeyHashes"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [local.prefect_api_key_secret_arn]
+    resources = [local.prefect_api_key_secret_arn, local.api_keys_secret_arn]
   }
 
   statement {
@@ -171,7 +172,8 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# API task role: reads artifacts/model, features_daily, predictions_daily. Nothing else.
+# API task role: reads artifacts/model, features_daily, predictions_daily, and the API key
+# hashes. Nothing else.
 # ---------------------------------------------------------------------------------------------
 data "aws_iam_policy_document" "api_task" {
   statement {
@@ -181,20 +183,26 @@ data "aws_iam_policy_document" "api_task" {
   }
 
   statement {
-    sid       = "ListServedTables"
+    sid = "ListLake"
+    # Unconditioned on purpose. A GET or HEAD of a missing key answers 404 only to a caller
+    # with s3:ListBucket on the bucket, else 403 (Amazon S3 API reference, GetObject and
+    # HeadObject, "Permissions"); that check carries no s3:prefix, so a prefix-conditioned
+    # grant turned "no PRODUCTION pointer yet" into AccessDenied. Listing shows key names
+    # (dates and table names), never contents: GetObject stays limited to the served prefixes.
     actions   = ["s3:ListBucket"]
     resources = [var.lake_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = flatten([for p in local.api_read_prefixes : [p, "${p}/*"]])
-    }
   }
 
   statement {
-    sid       = "DecryptLake"
+    sid       = "DecryptLakeAndApiKeyHashes"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "ReadApiKeyHashes"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.api_keys_secret_arn]
   }
 }
 

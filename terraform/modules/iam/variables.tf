@@ -121,6 +121,37 @@ variable "github_environments" {
   }
 }
 
+variable "github_oidc_subject_repository" {
+  description = "Repository part of the OIDC sub claim when it is not owner/name (GitHub's immutable subject format, e.g. for repositories created after 2026-06-18); null = github_repository."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_oidc_subject_repository == null || can(regex("^[A-Za-z0-9_.@-]+/[A-Za-z0-9_.@-]+$", coalesce(var.github_oidc_subject_repository, "-/-")))
+    error_message = "github_oidc_subject_repository must look like owner/name (ids included), or be null."
+  }
+}
+
+variable "ownership_tags" {
+  description = "Tags every resource of this environment carries (the provider's default_tags): the deploy role may create VPC pieces and HTTP APIs only with them and change only those that have them."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for k in ["Project", "Environment"] : length(lookup(var.ownership_tags, k, "")) > 0])
+    error_message = "ownership_tags must set Project and Environment."
+  }
+}
+
+variable "api_keys_secret_name" {
+  description = "Name of the Secrets Manager secret holding the API key hashes (the API task reads it)."
+  type        = string
+
+  validation {
+    condition     = length(var.api_keys_secret_name) > 0
+    error_message = "api_keys_secret_name must not be empty."
+  }
+}
+
 variable "github_oidc_provider_arn" {
   description = "ARN of an existing GitHub OIDC provider in the account; null creates one."
   type        = string

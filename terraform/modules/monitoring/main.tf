@@ -21,6 +21,15 @@ resource "aws_sns_topic" "alerts" {
   name              = "${var.name}-alerts"
   kms_master_key_id = var.kms_key_arn
   tags              = var.tags
+
+  # An alarm that reaches nobody is no alarm: where a destination is required (prod), plan
+  # stops unless an email address or a Slack channel subscribes.
+  lifecycle {
+    precondition {
+      condition     = !var.require_alarm_destination || length(var.alarm_emails) > 0 || local.slack_enabled
+      error_message = "No alarm destination: set alarm_emails (the deploy workflow passes the ALARM_EMAILS variable) or slack_team_id + slack_channel_id."
+    }
+  }
 }
 
 data "aws_iam_policy_document" "alerts" {
@@ -249,7 +258,7 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
 
 resource "aws_cloudwatch_metric_alarm" "edge_5xx_rate" {
   alarm_name          = "${var.name}-edge-5xx-rate"
-  alarm_description   = "Share of 5xx answers at API Gateway above ${var.server_error_rate_threshold_percent}% (includes 'no healthy API task')."
+  alarm_description   = "Share of 5xx answers at API Gateway above ${var.server_error_rate_threshold_percent}% (including the answers given while no API task is healthy)."
   evaluation_periods  = 3
   datapoints_to_alarm = 2
   threshold           = var.server_error_rate_threshold_percent
@@ -291,6 +300,29 @@ resource "aws_cloudwatch_metric_alarm" "edge_5xx_rate" {
   }
 }
 
+# Failed or crashed flow runs. prefect 3.9's `flow-run execute` exits 0 once a flow's failure is
+# reported to Prefect, so the batch-task-failed rule only sees containers that die; every flow
+# therefore prints an EMF line FlowRunsFailed = 1 {Service=pipeline} from its on_failure and
+# on_crashed hooks (flows/alerting.py), which CloudWatch Logs turns into a metric from the
+# flows log group (CloudWatch user guide, "Using the PutLogEvents API to send manually-created
+# embedded metric format logs": the awslogs driver's PutLogEvents needs no extra header).
+resource "aws_cloudwatch_metric_alarm" "flow_run_failed" {
+  alarm_name          = "${var.name}-flow-run-failed"
+  alarm_description   = "A Prefect flow run failed or crashed (FlowRunsFailed > 0); its log line in the flows log group names the flow, the run and the state."
+  namespace           = var.metrics_namespace
+  metric_name         = "FlowRunsFailed"
+  dimensions          = { Service = "pipeline" }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching" # no line = no failure
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
 # Freshness: the freshness_check flow reports, at 07:45 America/New_York (Tue-Sat), how many
 # trading sessions the newest predictions_daily partition lags the latest completed trading
 # day. Alarm when the figure is > 0 or when it is absent (treat_missing_data = breaching).
@@ -325,6 +357,7 @@ resource "aws_cloudwatch_metric_alarm" "predictions_stale" {
 locals {
   dashboard_alarms = [
     aws_cloudwatch_metric_alarm.batch_task_failed.arn,
+    aws_cloudwatch_metric_alarm.flow_run_failed.arn,
     aws_cloudwatch_metric_alarm.predict_latency_p95.arn,
     aws_cloudwatch_metric_alarm.api_5xx_rate.arn,
     aws_cloudwatch_metric_alarm.edge_5xx_rate.arn,
@@ -414,13 +447,14 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "metric", x = 0, y = 15, width = 24, height = 4
         properties = {
-          title  = "Failed batch tasks"
+          title  = "Failed batch tasks and flow runs"
           region = local.region
           view   = "timeSeries"
           stat   = "Sum"
           period = 3600
           metrics = [
             ["AWS/Events", "TriggeredRules", "RuleName", aws_cloudwatch_event_rule.batch_task_failed.name],
+            [var.metrics_namespace, "FlowRunsFailed", "Service", "pipeline"],
           ]
         }
       },

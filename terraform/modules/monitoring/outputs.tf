@@ -7,6 +7,7 @@ output "alarm_names" {
   description = "Map of alarm purpose -> alarm name."
   value = {
     batch_task_failed   = aws_cloudwatch_metric_alarm.batch_task_failed.alarm_name
+    flow_run_failed     = aws_cloudwatch_metric_alarm.flow_run_failed.alarm_name
     predict_latency_p95 = aws_cloudwatch_metric_alarm.predict_latency_p95.alarm_name
     api_5xx_rate        = aws_cloudwatch_metric_alarm.api_5xx_rate.alarm_name
     edge_5xx_rate       = aws_cloudwatch_metric_alarm.edge_5xx_rate.alarm_name

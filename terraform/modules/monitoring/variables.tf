@@ -29,6 +29,17 @@ variable "alarm_emails" {
   }
 }
 
+variable "require_alarm_destination" {
+  description = "Refuse to plan without an alarm destination (alarm_emails or Slack): true in prod."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = var.require_alarm_destination != null
+    error_message = "require_alarm_destination must be true or false."
+  }
+}
+
 variable "slack_team_id" {
   description = "Slack workspace id authorised in AWS Chatbot (e.g. T07EA123LEP); null disables Slack."
   type        = string

@@ -5,8 +5,21 @@
 # S3 traffic goes through a free gateway endpoint in both route tables.
 
 locals {
-  azs      = var.availability_zones
-  az_count = length(var.availability_zones)
+  # Zones by ID (use1-az1), not by name (us-east-1a): names map to different physical zones in
+  # each account, while service support is published per zone ID (e.g. API Gateway VPC links,
+  # "Availability by Region": not in use1-az3). The IDs given must exist in this region.
+  azs      = var.availability_zone_ids
+  az_count = length(var.availability_zone_ids)
+}
+
+# The requested zones that exist and are available in this region (the subnets' preconditions
+# refuse any other ID).
+data "aws_availability_zones" "available" {
+  state = "available"
+  filter {
+    name   = "zone-id"
+    values = var.availability_zone_ids
+  }
 }
 
 resource "aws_vpc" "this" {
@@ -30,22 +43,36 @@ resource "aws_internet_gateway" "this" {
 resource "aws_subnet" "public" {
   count = local.az_count
 
-  vpc_id            = aws_vpc.this.id
-  availability_zone = local.azs[count.index]
-  cidr_block        = cidrsubnet(var.cidr_block, 8, count.index)
+  vpc_id               = aws_vpc.this.id
+  availability_zone_id = local.azs[count.index]
+  cidr_block           = cidrsubnet(var.cidr_block, 8, count.index)
   # Public IPs are requested per task (assignPublicIp), never handed out by default.
   map_public_ip_on_launch = false
   tags                    = merge(var.tags, { Name = "${var.name}-public-${local.azs[count.index]}", Tier = "public" })
+
+  lifecycle {
+    precondition {
+      condition     = contains(data.aws_availability_zones.available.zone_ids, local.azs[count.index])
+      error_message = "Zone ID ${local.azs[count.index]} is not an available zone of this region (availability_zone_ids)."
+    }
+  }
 }
 
 resource "aws_subnet" "private" {
   count = local.az_count
 
   vpc_id                  = aws_vpc.this.id
-  availability_zone       = local.azs[count.index]
+  availability_zone_id    = local.azs[count.index]
   cidr_block              = cidrsubnet(var.cidr_block, 8, count.index + 10)
   map_public_ip_on_launch = false
   tags                    = merge(var.tags, { Name = "${var.name}-private-${local.azs[count.index]}", Tier = "private" })
+
+  lifecycle {
+    precondition {
+      condition     = contains(data.aws_availability_zones.available.zone_ids, local.azs[count.index])
+      error_message = "Zone ID ${local.azs[count.index]} is not an available zone of this region (availability_zone_ids)."
+    }
+  }
 }
 
 resource "aws_route_table" "public" {

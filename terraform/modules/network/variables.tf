@@ -19,13 +19,25 @@ variable "cidr_block" {
   }
 }
 
-variable "availability_zones" {
-  description = "Availability zones of the subnets, named explicitly so the set never changes by itself (e.g. [\"us-east-1a\", \"us-east-1b\"])."
+variable "availability_zone_ids" {
+  description = "Zone IDs of the subnets (e.g. [\"use1-az1\", \"use1-az2\"]), by ID because zone names map to different zones per account; the internal ALB and the API Gateway VPC link live in all of them."
   type        = list(string)
 
   validation {
-    condition     = length(var.availability_zones) >= 2 && length(var.availability_zones) <= 3 && length(distinct(var.availability_zones)) == length(var.availability_zones)
-    error_message = "availability_zones must name 2 or 3 distinct zones (an ALB needs two)."
+    condition     = length(var.availability_zone_ids) >= 2 && length(var.availability_zone_ids) <= 3 && length(distinct(var.availability_zone_ids)) == length(var.availability_zone_ids)
+    error_message = "availability_zone_ids must name 2 or 3 distinct zones (an ALB needs two)."
+  }
+
+  validation {
+    condition     = alltrue([for id in var.availability_zone_ids : can(regex("^[a-z]+[0-9]+-az[0-9]+$", id))])
+    error_message = "availability_zone_ids must be zone IDs such as use1-az1, not zone names such as us-east-1a."
+  }
+
+  # API Gateway developer guide, "Set up VPC links for HTTP APIs", Availability by Region: VPC
+  # links are not offered in these zones (us-east-1 lists use1-az1/2/4/5/6, us-west-1 usw1-az1/3).
+  validation {
+    condition     = length(setintersection(var.availability_zone_ids, ["use1-az3", "usw1-az2"])) == 0
+    error_message = "API Gateway VPC links are not available in use1-az3 or usw1-az2: choose other zone IDs."
   }
 }
 

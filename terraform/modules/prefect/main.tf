@@ -1,18 +1,21 @@
 # Prefect Cloud side of the batch: the ECS push work pool whose base job template points at
 # this environment's cluster, roles, subnets and Spot capacity; one Prefect variable per
 # deployment family holding its task role ARN (prefect.yaml reads them); automations that
-# notify on failed flow runs; and the Prefect API key in Secrets Manager, which ECS injects
-# into flow containers as PREFECT_API_KEY (never as a plain environment variable).
+# notify on failed flow runs; and the flows' own Prefect API key in Secrets Manager, which ECS
+# injects into flow containers as PREFECT_API_KEY (never as a plain environment variable). That
+# key belongs to a service account of its own with the least built-in workspace role that runs
+# flows (Developer; Prefect Cloud docs, "Manage roles": Runner may only start deployments), not
+# to the CI key that configures this provider (terraform/README.md, "Prefect keys").
 
 data "aws_region" "current" {}
 
 # ---------------------------------------------------------------------------------------------
-# The Prefect API key, stored write-only (never in state or plan).
+# The flows' Prefect API key, stored write-only (never in state or plan).
 # ---------------------------------------------------------------------------------------------
 resource "aws_secretsmanager_secret" "prefect_api_key" {
-  #checkov:skip=CKV2_AWS_57:Prefect API keys are issued and rotated in Prefect Cloud; rotation = a new key in CI's secret and prefect_api_key_version + 1 (docs/security.md)
+  #checkov:skip=CKV2_AWS_57:Prefect API keys are issued and rotated in Prefect Cloud; rotation = a new flows key in the production environment's secret and flow_api_key_version + 1 (docs/security.md)
   name                    = var.prefect_api_key_secret_name
-  description             = "Prefect Cloud API key the flow containers use (injected by ECS as PREFECT_API_KEY)."
+  description             = "Prefect Cloud API key of the flows service account (injected by ECS as PREFECT_API_KEY)."
   kms_key_id              = var.kms_key_arn
   recovery_window_in_days = 7
   tags                    = var.tags
@@ -20,8 +23,8 @@ resource "aws_secretsmanager_secret" "prefect_api_key" {
 
 resource "aws_secretsmanager_secret_version" "prefect_api_key" {
   secret_id                = aws_secretsmanager_secret.prefect_api_key.id
-  secret_string_wo         = var.prefect_api_key
-  secret_string_wo_version = var.prefect_api_key_version
+  secret_string_wo         = var.flow_api_key
+  secret_string_wo_version = var.flow_api_key_version
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -88,7 +91,7 @@ locals {
 resource "prefect_work_pool" "ecs" {
   name              = var.work_pool_name
   type              = "ecs:push"
-  description       = "volcast ${var.name}: flows on ECS Fargate Spot in ${var.cluster_arn}"
+  description       = "volcast ${var.name}: flows on ECS Fargate Spot in ${var.cluster_arn}, writing the lake ${var.flow_environment["VOLCAST_LAKE_URI"]}"
   paused            = false
   base_job_template = jsonencode(local.base_job_template)
 }

@@ -137,26 +137,26 @@ variable "prefect_api_key_secret_name" {
   type        = string
 }
 
-variable "prefect_api_key" {
-  description = "Prefect Cloud API key for the flow containers; ephemeral, written write-only."
+variable "flow_api_key" {
+  description = "Prefect Cloud API key of the flows' own service account (least role that runs flows); ephemeral, written write-only. Never the CI key."
   type        = string
   sensitive   = true
   ephemeral   = true
 
   validation {
-    condition     = length(var.prefect_api_key) >= 20
-    error_message = "prefect_api_key looks too short to be a Prefect API key."
+    condition     = length(var.flow_api_key) >= 20
+    error_message = "flow_api_key looks too short to be a Prefect API key."
   }
 }
 
-variable "prefect_api_key_version" {
-  description = "Increase by one to write a rotated prefect_api_key into Secrets Manager."
+variable "flow_api_key_version" {
+  description = "Increase by one to write a rotated flow_api_key into Secrets Manager."
   type        = number
   default     = 1
 
   validation {
-    condition     = var.prefect_api_key_version >= 1
-    error_message = "prefect_api_key_version must be at least 1."
+    condition     = var.flow_api_key_version >= 1
+    error_message = "flow_api_key_version must be at least 1."
   }
 }
 
