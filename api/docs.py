@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from core.features import FEATURE_DESCRIPTIONS, FEATURE_UNITS, UNIT_DESCRIPTIONS
 from core.labels import HORIZON_SESSIONS
+from core.models.bands import BAND_LEVEL
 from core.models.servable import new_reference
 from core.serving import ServingState
 
@@ -145,4 +146,7 @@ def _response_example(state: ServingState | None) -> dict[str, Any] | None:
         "synthetic_data": bool(getattr(state, "synthetic_data", False)),
         "regime": None,
         "regime_prob": None,
+        "rv_5d_lo": forecast.rv_5d_lo,
+        "rv_5d_hi": forecast.rv_5d_hi,
+        "band_level": BAND_LEVEL if forecast.rv_5d_lo is not None else None,
     }

@@ -42,6 +42,7 @@ from api.schemas import (
 from api.scorer import WARM_TIMEOUT_S, ScorerProcess, ScorerUnavailable
 from core.config import Settings
 from core.labels import HORIZON_SESSIONS
+from core.models.bands import BAND_LEVEL
 from core.models.inference import STORED_DRIVERS
 from core.models.registry import code_version
 from core.serving import (
@@ -157,7 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def _score(model: ServingModel, row: Any, day: Any, k: int) -> Forecast:
         vol, drivers = await app.state.scorer.score(model, row, k)
-        return Forecast(day, vol, drivers, model.version)
+        return model.forecast(day, vol, drivers)
 
     @app.get(
         "/health",
@@ -218,6 +219,9 @@ def encoded(forecast: Forecast, top_k: int, synthetic: bool) -> bytes:
             synthetic_data=synthetic,
             regime=None,
             regime_prob=None,
+            rv_5d_lo=forecast.rv_5d_lo,
+            rv_5d_hi=forecast.rv_5d_hi,
+            band_level=BAND_LEVEL if forecast.rv_5d_lo is not None else None,
         )
         .model_dump_json()
         .encode()

@@ -126,6 +126,22 @@ class PredictResponse(BaseModel):
     regime_prob: float | None = Field(
         None, description="Reserved: null until market regimes exist (additive, later)."
     )
+    rv_5d_lo: float | None = Field(
+        None,
+        description="Lower bound of the forecast band (annualized vol, decimal): realized vol "
+        "fell below it on about (1 - band_level) / 2 of past out-of-sample days. Null for a "
+        "model version without a band.",
+    )
+    rv_5d_hi: float | None = Field(
+        None,
+        description="Upper bound of the forecast band (annualized vol, decimal); null for a "
+        "model version without a band.",
+    )
+    band_level: float | None = Field(
+        None,
+        description="Nominal coverage of [rv_5d_lo, rv_5d_hi] (0.8): split conformal on the "
+        "model's own out-of-sample log errors (docs/models.md, measured coverage there).",
+    )
 
 
 class ErrorMessage(BaseModel):

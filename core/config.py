@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SourceName = Literal["synthetic", "csv", "yahoo"]
 
@@ -43,7 +43,13 @@ class Settings(BaseSettings):
         0.5, gt=0.0, description="Max relative change vs previous model."
     )
     dynamodb_table: str | None = None
-    fred_api_key: str | None = None
+    fred_api_key: SecretStr | None = Field(
+        None, description="FRED API key; without one the macro step is skipped."
+    )
+    fred_series: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        None, description="Comma-separated FRED series ids (default: core.macro.DEFAULT_SERIES)."
+    )
+    fred_api_url: str = Field("https://api.stlouisfed.org/fred", description="FRED API root.")
     retry_attempts: int = Field(
         3, ge=0, le=10, description="Retries of a step after a transient failure (orchestrated)."
     )
@@ -70,6 +76,19 @@ class Settings(BaseSettings):
         le=3600.0,
         description="How often the API polls the PRODUCTION pointer and new partitions.",
     )
+
+    @field_validator("fred_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("fred_series", mode="before")
+    @classmethod
+    def _split_series(cls, value: object) -> object:
+        if isinstance(value, str):
+            ids = tuple(s.strip().upper() for s in value.split(",") if s.strip())
+            return ids or None
+        return value
 
 
 def settings_with(source: str | None = None, csv_dir: str | Path | None = None) -> Settings:

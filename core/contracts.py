@@ -35,7 +35,10 @@ PREDICTIONS = "predictions_daily"
 MARKET_DOWNLOAD = "market download"
 
 #: Tables whose partitions never change once written (a changed re-download is a conflict).
-IMMUTABLE_TABLES = frozenset({RAW_MARKET, RAW_MACRO})
+#: raw.macro is a revision log instead: rows are only ever added (core.macro.merge_vintages).
+IMMUTABLE_TABLES = frozenset({RAW_MARKET})
+#: Tables dated by calendar day, not by XNYS session (ICSA is dated on Saturdays).
+CALENDAR_DAY_TABLES = frozenset({RAW_MACRO})
 
 
 class ContractError(ValueError):
@@ -79,6 +82,14 @@ def _finite(**bounds: float) -> list[pa.Check]:
     if "le" in bounds:
         checks.append(pa.Check.le(bounds["le"]))
     return checks
+
+
+def _finite_or_null() -> pa.Check:
+    return pa.Check(
+        lambda s: pd.Series(~np.isinf(s.to_numpy(dtype=float)), s.index),
+        name="finite_or_null",
+        error="finite_or_null: +-inf is not a value",
+    )
 
 
 def _price() -> pa.Column:
@@ -149,6 +160,28 @@ def _top_drivers_ok(values: pd.Series) -> pd.Series:
     return values.map(ok).astype(bool)
 
 
+#: Nullable bounds of the forecast band in predictions_daily (annualized vol, decimal).
+BAND_COLUMNS = ("rv_5d_lo", "rv_5d_hi")
+
+
+def _positive_or_null() -> pa.Check:
+    def ok(s: pd.Series) -> pd.Series:
+        values = s.to_numpy(dtype=float)
+        return pd.Series(np.isnan(values) | (np.isfinite(values) & (values > 0)), s.index)
+
+    return pa.Check(ok, name="finite_positive_or_null")
+
+
+def _band_brackets_forecast(df: pd.DataFrame) -> pd.Series:
+    """rv_5d_lo <= rv_5d_hat <= rv_5d_hi wherever the band is present."""
+    ok = pd.Series(True, index=df.index)
+    if "rv_5d_lo" in df.columns:
+        ok &= df["rv_5d_lo"].isna() | (df["rv_5d_lo"] <= df["rv_5d_hat"])
+    if "rv_5d_hi" in df.columns:
+        ok &= df["rv_5d_hi"].isna() | (df["rv_5d_hi"] >= df["rv_5d_hat"])
+    return ok
+
+
 def _return() -> pa.Column:
     """A day's log total return; null where the download had no previous close (first day)."""
     return pa.Column(
@@ -175,21 +208,26 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         },
     ),
     CURATED_MARKET: _market_schema(CURATED_MARKET, {"ret": _return()}),
+    # FRED's '.' (no value) is null; a revision is a new row with a later realtime_start.
     RAW_MACRO: pa.DataFrameSchema(
         {
-            "series_id": pa.Column(str, nullable=False),
-            "date": pa.Column("datetime64[ns]", coerce=True),
-            "value": pa.Column(float, coerce=True, nullable=True),
-            "realtime_start": pa.Column("datetime64[ns]", coerce=True),
+            "series_id": pa.Column(
+                str, pa.Check.str_matches(r"^[A-Z0-9][A-Z0-9_]*$"), nullable=False
+            ),
+            "date": pa.Column("datetime64[ns]", coerce=True, nullable=False),
+            "value": pa.Column(float, _finite_or_null(), coerce=True, nullable=True),
+            "realtime_start": pa.Column("datetime64[ns]", coerce=True, nullable=False),
         },
-        unique=["series_id", "date"],
+        unique=["series_id", "date", "realtime_start"],
         strict=True,
         name=RAW_MACRO,
     ),
     CURATED_MACRO: pa.DataFrameSchema(
         {
             "date": _date_column(),
-            r"^(?!date$).+": pa.Column(float, coerce=True, nullable=True, regex=True),
+            r"^(?!date$).+": pa.Column(
+                float, _finite_or_null(), coerce=True, nullable=True, regex=True
+            ),
         },
         unique=["date"],
         name=CURATED_MACRO,
@@ -224,7 +262,16 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "model_version": pa.Column(str, pa.Check.str_length(min_value=1), nullable=False),
             "regime": pa.Column(str, coerce=True, nullable=True),
             "regime_prob": pa.Column(float, coerce=True, nullable=True),
+            # The 80% forecast band (core.models.bands), added later: partitions written
+            # before it lack both columns and stay valid; null where a version has no band.
+            **{
+                bound: pa.Column(
+                    float, _positive_or_null(), coerce=True, nullable=True, required=False
+                )
+                for bound in BAND_COLUMNS
+            },
         },
+        checks=[pa.Check(_band_brackets_forecast, name="band_brackets_forecast")],
         unique=["date"],
         strict=True,
         ordered=True,
@@ -248,7 +295,34 @@ _ARROW_OVERRIDES: dict[str, pyarrow.DataType] = {
     "model_version": pyarrow.string(),
     "regime": pyarrow.string(),
     "regime_prob": pyarrow.float64(),
+    "rv_5d_lo": pyarrow.float64(),
+    "rv_5d_hi": pyarrow.float64(),
 }
+
+
+def table_arrow_schema(table: str) -> pyarrow.Schema | None:
+    """The Parquet schema of every column a partition of ``table`` may hold (the partition key
+    ``date`` aside), optional ones included; None when the contract names its columns by a
+    pattern (features_daily, curated.macro_release_aligned). Reading with it gives partitions
+    written before a nullable column existed that column as nulls."""
+    columns = spec(table).schema.columns
+    if any(col.regex for col in columns.values()):
+        return None
+    empty = pd.DataFrame(
+        {name: pd.Series(dtype=_pandas_dtype(col)) for name, col in columns.items()}
+    )
+    return arrow_schema(table, empty.drop(columns="date"))
+
+
+def _pandas_dtype(column: pa.Column) -> str:
+    text = str(column.dtype)
+    return (
+        "datetime64[ns]"
+        if text.startswith("datetime64")
+        else "float64"
+        if text == "float64"
+        else "object"
+    )
 
 
 def arrow_schema(table: str, body: pd.DataFrame) -> pyarrow.Schema:
@@ -310,7 +384,7 @@ def _describe(cases: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     out = out.drop_duplicates(subset=["column", "check", "row"]).reset_index(drop=True)
     rows = pd.Index(out["row"])
     present = rows.isin(df.index)
-    for key in ("symbol", "date"):
+    for key in ("symbol", "series_id", "date"):
         if key in df.columns:
             out[key] = None
             out.loc[present, key] = df.loc[rows[present], key].astype(str).to_numpy()

@@ -11,8 +11,9 @@ Guarantees:
   place (rename is atomic on POSIX), on S3 a single PUT (an object appears complete or not at
   all). A crash mid-write leaves the previous state; readers never see half a partition.
 - re-runs are idempotent: the same rows give the same object, and an unchanged write is a no-op.
-- immutable tables (raw.*) are never overwritten: a different re-download is kept aside under
-  ``_rejected/`` and reported as a conflict.
+- immutable tables (raw.market) are never overwritten: a different re-download is kept aside under
+  ``_rejected/`` and reported as a conflict. (raw.macro is a revision log whose rows are only
+  ever added: core.macro enforces it.)
 - every write and read goes through the table's contract (core.contracts).
 - the partitions are the source of truth: a snapshot's rows are served for a date only while
   the date's partition is the version the snapshot copied; others are read one by one.
@@ -179,7 +180,7 @@ class Lake:
         cost follows the range, not the length of history.
         """
         lo, hi = _bounds(start, end)
-        days = _sessions(lo, hi)
+        days = _candidates(table, lo, hi)
         if days is not None and len(days) <= PROBE_SESSIONS:
             found = self.store.stat([_partition_key(table, d) for d in days])
             return [pd.Timestamp(d) for d, info in zip(days, found, strict=True) if info]
@@ -232,7 +233,7 @@ class Lake:
         if columns is not None:
             columns = ["date", *[c for c in columns if c != "date"]]
         lo, hi = _bounds(start, end)
-        days = _sessions(lo, hi)
+        days = _candidates(table, lo, hi)
         if days is not None and len(days) <= PROBE_SESSIONS:  # a GET per session, no listing
             found = self.store.map(lambda d: self._read_partition(table, d, columns), days)
             pieces = [known.rows for known in found if known is not None]
@@ -242,7 +243,7 @@ class Lake:
             arrow = self._load(table, listing, columns) if listing else None
         if arrow is None:
             return self._empty(table, columns)
-        frame = self._order(self._to_pandas(arrow))
+        frame = self._order(self._to_pandas(_with_optional_columns(table, arrow, columns)))
         return contracts.validate(table, frame, columns=columns)
 
     def compact(self, table: str) -> dict[str, int]:
@@ -542,11 +543,27 @@ def _bounds(
     return (to_day(start) if start is not None else None, to_day(end) if end is not None else None)
 
 
-def _sessions(lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> list[str] | None:
-    """The ISO sessions of a bounded range (partitions exist for sessions only); None if open."""
+def _candidates(table: str, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> list[str] | None:
+    """The ISO dates a partition of ``table`` may have in a bounded range: its sessions, or
+    every calendar day for contracts.CALENDAR_DAY_TABLES; None if the range is open."""
     if lo is None or hi is None:
         return None
+    if table in contracts.CALENDAR_DAY_TABLES:
+        return [_iso(d) for d in pd.date_range(lo, hi)]
     return [_iso(d) for d in trading_days(lo, hi)]
+
+
+def _with_optional_columns(table: str, arrow: pa.Table, columns: list[str] | None) -> pa.Table:
+    """``arrow`` with the contract's columns it lacks (wanted, by ``columns``) added as nulls:
+    partitions written before a nullable column existed read it as nulls, whatever was read."""
+    schema = contracts.table_arrow_schema(table)
+    if schema is None:
+        return arrow
+    for column in schema:
+        wanted = columns is None or column.name in columns
+        if wanted and column.name not in arrow.column_names:
+            arrow = arrow.append_column(column, pa.nulls(arrow.num_rows, column.type))
+    return arrow
 
 
 def _concat(pieces: list[pa.Table]) -> pa.Table:

@@ -11,6 +11,7 @@ Item shape (partition key ``date``, type S)::
     model_version S
     top_drivers   L  [M {feature: S, value: N, shap: N}, ...]
     regime, regime_prob   only when not null
+    rv_5d_lo, rv_5d_hi    N, the forecast band, only when not null
     content_hash  S  sha256 of the fields above
     updated_at    S  UTC ISO time the content last changed
 
@@ -144,6 +145,9 @@ class DynamoPredictionMirror:
             content["regime"] = str(row["regime"])
         if row.get("regime_prob") is not None and not pd.isna(row["regime_prob"]):
             content["regime_prob"] = _num(row["regime_prob"])
+        for bound in ("rv_5d_lo", "rv_5d_hi"):
+            if row.get(bound) is not None and not pd.isna(row[bound]):
+                content[bound] = _num(row[bound])
         canonical = json.dumps(content, sort_keys=True, default=str).encode()
         return {**content, "content_hash": hashlib.sha256(canonical).hexdigest()}
 

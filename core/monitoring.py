@@ -86,6 +86,30 @@ FLOW_FAILURE_METRIC = "FlowRunsFailed"
 _MESSAGE_LIMIT = 500
 
 
+#: Dimensions of the model's metrics (feature drift).
+MODEL_DIMENSIONS = {"Service": "model"}
+
+
+def drift_metric(drift: Mapping[str, object]) -> dict:
+    """The EMF record of the daily infer's feature drift (core.models.drift.DriftReport
+    .to_dict): FeatureDriftMaxPSI and FeatureDriftMaxExcessPSI {Service=model} (the alarm
+    reads the excess), with the features that hold them and the model version as plain
+    fields."""
+    return {
+        **emf_record(
+            MODEL_DIMENSIONS,
+            {
+                "FeatureDriftMaxPSI": (float(drift["max_psi"]), "None"),
+                "FeatureDriftMaxExcessPSI": (float(drift["max_excess_psi"]), "None"),
+            },
+        ),
+        "log": "feature-drift",
+        "max_psi_feature": drift["max_psi_feature"],
+        "max_excess_feature": drift["max_excess_feature"],
+        "window": f"{drift['start']}..{drift['end']}",
+    }
+
+
 def flow_failure_metric(
     flow: str, flow_run: str, flow_run_id: str, state: str, message: str
 ) -> dict:

@@ -120,6 +120,13 @@ def publish_forecast(report: ForecastReport | None, run_day: str | None = None) 
         "",
         f"- sessions covered: {', '.join(report.horizon)}",
     ]
+    if report.rv_5d_lo is not None and report.rv_5d_hi is not None:
+        lines.append(
+            f"- {report.band_level:.0%} band: **{100 * report.rv_5d_lo:.2f}% to "
+            f"{100 * report.rv_5d_hi:.2f}%** (from the model's own out-of-sample errors)"
+        )
+    else:
+        lines.append("- band: none (this model version stores no out-of-sample errors)")
     if report.previous_rv_5d_hat is not None:
         lines.append(
             f"- previous forecast (as of {report.previous_as_of}): "
@@ -145,11 +152,35 @@ def publish_forecast(report: ForecastReport | None, run_day: str | None = None) 
             for d in report.drivers
         ),
     ]
+    lines += _drift_lines(report.drift)
     create_markdown_artifact(
         "\n".join(lines),
         key="forecast",
         description=f"Forecast {_title_day(report.as_of, run_day)}: {vol:.2f}% annualized",
     )
+
+
+def _drift_lines(drift: Mapping[str, Any] | None) -> list[str]:
+    """The top drifting model features: PSI of the last sessions against the training bins,
+    and the excess over what any window of the training data showed (the alarm's figure)."""
+    if not drift:
+        return ["", "Feature drift: not available (a model version without training bins)."]
+    verdict = "**DRIFTING**" if drift["drifting"] else "within what training showed"
+    lines = [
+        "",
+        f"Feature drift over {drift['sessions']} sessions ({drift['start']} to {drift['end']}): "
+        f"{verdict} (max excess PSI {drift['max_excess_psi']:.3f} on "
+        f"{drift['max_excess_feature']}, alarm above {drift['threshold']}; max PSI "
+        f"{drift['max_psi']:.3f} on {drift['max_psi_feature']})",
+        "",
+        "| feature | PSI | training windows' max PSI | excess |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {f['feature']} | {f['psi']:.3f} | {f['null_psi']:.3f} | {f['excess']:.3f} |"
+        for f in drift["top"]
+    ]
+    return lines
 
 
 def publish_evaluation(

@@ -10,8 +10,9 @@ import json
 import logging
 import sys
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -29,6 +30,10 @@ app = typer.Typer(
 
 SourceOpt = Annotated[
     SourceName | None, typer.Option("--source", help="synthetic | csv | yahoo (VOLCAST_SOURCE)")
+]
+IngestSourceOpt = Annotated[
+    Literal["synthetic", "csv", "yahoo", "fred"] | None,
+    typer.Option("--source", help="synthetic | csv | yahoo (VOLCAST_SOURCE), or fred: macro"),
 ]
 CsvDirOpt = Annotated[
     Path | None, typer.Option("--csv-dir", help="Folder of per-symbol CSVs (VOLCAST_CSV_DIR)")
@@ -77,11 +82,15 @@ def ingest(
     date: DateOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
-    source: SourceOpt = None,
+    source: IngestSourceOpt = None,
     csv_dir: CsvDirOpt = None,
 ) -> None:
-    """Download raw daily bars into raw.market (immutable partitions)."""
+    """Download raw daily bars into raw.market (immutable partitions); with --source fred,
+    FRED vintages into raw.macro and curated.macro_release_aligned (needs VOLCAST_FRED_API_KEY)."""
     lo, hi = _range(date, start, end)
+    if source == steps.MACRO_SOURCE:
+        _emit(steps.macro(steps.Context.from_settings(settings_with()), lo, hi, required=True))
+        return
     _emit(steps.ingest(_context(source, csv_dir), lo, hi))
 
 
@@ -183,8 +192,29 @@ def evaluate(
                 for period, figures in report["periods"].items()
             },
             "rmse_variance_trimmed": report["rmse_variance_trimmed"],
+            "bands": report["bands"],
         }
     )
+
+
+class SqlFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def sql(
+    statement: Annotated[str, typer.Argument(help='e.g. "SELECT * FROM labels_daily LIMIT 5"')],
+    fmt: Annotated[SqlFormat, typer.Option("--format", help="table | csv | json")] = (
+        SqlFormat.table
+    ),
+) -> None:
+    """Run SQL (DuckDB, read-only) over the lake's tables: raw_market, curated_market_daily,
+    features_daily, labels_daily, predictions_daily, ... partitioned by date."""
+    from core.sql import query, render
+
+    typer.echo(render(query(_context().lake, statement), fmt.value), nl=False)
 
 
 models_app = typer.Typer(help="The model registry: list, show, promote, rollback.")
@@ -374,6 +404,8 @@ def _explain_main_job(result: dict[str, Any]) -> None:
         f"({horizon[0]}..{horizon[-1]}) (model {forecast['model_kind']} "
         f"{forecast['model_version']})"
     )
+    if forecast.get("rv_5d_lo") is not None:
+        _say(f"80% band: {100 * forecast['rv_5d_lo']:.2f}% to {100 * forecast['rv_5d_hi']:.2f}%")
     _say("top drivers:")
     for line in map(driver_line, forecast["top_drivers"]):
         _say(f"  {line.feature:18s} {line.value_text:>14s}  {line.sentence}")

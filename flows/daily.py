@@ -1,4 +1,4 @@
-"""The evening chain: ingest -> features -> infer, as flows of their own and chained in `daily`.
+"""The evening chain: ingest -> features -> infer -> macro, as flows and chained in `daily`.
 
 A task that fails (after its retries, for transient errors) fails its flow, and nothing after
 it runs: a contract violation in ingest leaves features and predictions untouched.
@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from core.calendar import is_trading_day
+from core.steps import MACRO_SOURCE
 from flows import artifacts, tasks
 from flows.alerting import ALERT_HOOKS
 from flows.runtime import context, dated_run_name, day_range, trading_day_or_latest
@@ -30,7 +31,8 @@ def ingest(
     source: str | None = None,
     csv_dir: str | None = None,
 ) -> dict:
-    """Raw daily bars into raw.market (immutable partitions).
+    """Raw daily bars into raw.market (immutable partitions); ``source="fred"``: FRED vintages
+    into raw.macro and curated.macro_release_aligned.
 
     Args:
         day: The XNYS trading day to run, as YYYY-MM-DD; null = the latest closed session
@@ -39,12 +41,15 @@ def ingest(
             closed session.
         end: Last session of a range (YYYY-MM-DD), instead of day; null = the latest closed
             session.
-        source: Market data source, synthetic | csv | yahoo; null = the worker's
-            VOLCAST_SOURCE. A lake holds one source's data: another source is refused.
+        source: Market data source, synthetic | csv | yahoo, or fred for the FRED macro
+            series (needs the worker's VOLCAST_FRED_API_KEY); null = the worker's
+            VOLCAST_SOURCE. A lake holds one market source's data: another is refused.
         csv_dir: Folder of per-symbol CSV files on the worker, for source csv; null = the
             worker's VOLCAST_CSV_DIR.
     """
     lo, hi = day_range(day, start, end)
+    if source == MACRO_SOURCE:
+        return tasks.macro(context(), lo, hi, required=True)
     return tasks.ingest(context(source, csv_dir), lo, hi)
 
 
@@ -105,7 +110,8 @@ def infer(
     on_crashed=ALERT_HOOKS,
 )
 def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | None = None):
-    """One evening for one trading day: ingest, curate, features, labels, then the forecast.
+    """One evening for one trading day: ingest, curate, features, labels, the first champion
+    when nothing serves yet, the forecast, then macro (FRED; skipped without a key).
 
     Args:
         day: The XNYS trading day to run, as YYYY-MM-DD; null = the latest closed session
@@ -131,7 +137,10 @@ def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | 
         summaries.append(tasks.first_champion(ctx, day))
     if tasks.serving_version(ctx) is None:
         get_run_logger().warning("no model serves yet: features written, no forecast")
-        return [*summaries, {"step": "infer", "skipped": "no model serves yet"}]
-    summaries.append(tasks.infer(ctx, day, day))
-    artifacts.publish_forecast(tasks.forecast(ctx, day))
+        summaries.append({"step": "infer", "skipped": "no model serves yet"})
+    else:
+        summaries.append(tasks.infer(ctx, day, day))
+        artifacts.publish_forecast(tasks.forecast(ctx, day))
+    # Last: optional macro data (skipped without a FRED key) never holds the forecast back.
+    summaries.append(tasks.macro(ctx, day, day))
     return summaries

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from prefect import task
 
 from core import steps
 from core.links import ObjectLink
-from core.monitoring import prediction_freshness
+from core.monitoring import drift_metric, prediction_freshness
 from core.steps.chunks import Chunk, Phase, run_chunk
 from core.steps.reports import ForecastReport, chart_links, forecast_report
 from flows.runtime import transient_retries
@@ -39,6 +40,11 @@ def labels(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
     return steps.labels(ctx, start, end)
 
 
+@task(name="macro", **RETRY)
+def macro(ctx: steps.Context, start: dt.date, end: dt.date, required: bool = False) -> dict:
+    return steps.macro(ctx, start, end, required=required)
+
+
 @task(name="serving-version", **RETRY)
 def serving_version(ctx: steps.Context) -> str | None:
     return steps.serving_version(ctx)
@@ -46,7 +52,12 @@ def serving_version(ctx: steps.Context) -> str | None:
 
 @task(name="infer", **RETRY)
 def infer(ctx: steps.Context, start: dt.date, end: dt.date) -> dict:
-    return steps.infer(ctx, start, end)
+    """The infer step; its feature drift goes to stdout as an EMF line (the drift alarm's
+    metric, like the freshness check's)."""
+    summary = steps.infer(ctx, start, end)
+    if summary.get("drift"):
+        print(json.dumps(drift_metric(summary["drift"])), flush=True)
+    return summary
 
 
 @task(name="forecast", **RETRY)

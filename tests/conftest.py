@@ -19,6 +19,13 @@ SHARED_MARKET = Path(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_real_fred_key() -> None:
+    """Tests talk to a loopback FRED only: a developer's own key must not reach the internet."""
+    for name in [k for k in os.environ if k.startswith("VOLCAST_FRED_")]:
+        del os.environ[name]
+
+
 @pytest.fixture(scope="session")
 def market_dir() -> Path:
     """The real market CSV folder, or a skip that says why."""

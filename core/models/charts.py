@@ -133,3 +133,40 @@ def plot_cumulative_loss_difference(
     title = f"Where gains and losses vs {reference} happen (below 0 = better)"
     _save(fig, out, title, synthetic)
     return out
+
+
+def plot_bands(
+    bands: dict[str, pd.DataFrame],
+    path: str | Path,
+    *,
+    level: float = 0.8,
+    synthetic: bool = False,
+) -> Path:
+    """One panel per model: realized rv_5d, the forecast and its band (core.models.bands
+    .rolling_bands output: date, rv_5d, rv_5d_hat, rv_5d_lo, rv_5d_hi), vol in %, log scale;
+    realized values outside the band are marked."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(bands), 1, figsize=(11, 3.6 * len(bands)), dpi=100, sharex=True)
+    axes = np.atleast_1d(axes)
+    for ax, (name, frame) in zip(axes, bands.items(), strict=True):
+        dates = pd.to_datetime(frame["date"])
+        realized = 100 * frame["rv_5d"]
+        lo, hi = 100 * frame["rv_5d_lo"], 100 * frame["rv_5d_hi"]
+        ax.fill_between(
+            dates, lo, hi, color="tab:blue", alpha=0.25, lw=0, label=f"{level:.0%} band"
+        )
+        ax.plot(dates, 100 * frame["rv_5d_hat"], color="tab:blue", lw=0.8, label=f"{name} forecast")
+        ax.plot(dates, realized, color="0.35", lw=0.6, label="realized rv_5d")
+        outside = (realized < lo) | (realized > hi)
+        ax.scatter(
+            dates[outside], realized[outside], s=3, color="tab:red", label="outside the band"
+        )
+        ax.set_yscale("log")
+        ax.set_ylabel("annualized vol, %")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", frameon=False, ncol=4, fontsize=8)
+    title = f"{level:.0%} forecast bands (rolling conformal, past errors only) vs realized"
+    _save(fig, out, title, synthetic)
+    return out

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from core.explain import top_drivers
+from core.models.bands import Band
 from core.models.servable import ServableModel
 
 #: Drivers stored per prediction: the API serves top_k <= this without recomputing SHAP.
@@ -17,21 +18,28 @@ STORED_DRIVERS = 10
 VOL_RANGE = (0.02, 2.5)
 
 
-def predictions_frame(model: ServableModel, features: pd.DataFrame, version: str) -> pd.DataFrame:
+def predictions_frame(
+    model: ServableModel, features: pd.DataFrame, version: str, band: Band | None = None
+) -> pd.DataFrame:
     """predictions_daily rows for every row of ``features`` (date + feature columns), scored
-    by ``model`` of either kind (core.models.servable)."""
+    by ``model`` of either kind (core.models.servable), with the version's forecast band
+    (core.models.bands; null bounds without one)."""
     names = list(model.feature_names or ())
     missing = [c for c in names if c not in features.columns]
     if missing:
         raise KeyError(f"model {version} needs features the table lacks: {missing}")
+    vol = model.predict_vol(features.loc[:, names])
+    lo, hi = band.interval(vol) if band is not None else (np.full(vol.shape, np.nan),) * 2
     return pd.DataFrame(
         {
             "date": features["date"].to_numpy(),
-            "rv_5d_hat": model.predict_vol(features.loc[:, names]),
+            "rv_5d_hat": vol,
             "top_drivers": top_drivers(model, features, k=STORED_DRIVERS),
             "model_version": version,
             "regime": None,
             "regime_prob": np.nan,
+            "rv_5d_lo": lo,
+            "rv_5d_hi": hi,
         }
     )
 

@@ -16,8 +16,10 @@ import pandas as pd
 
 from core.explain import mean_abs_shap
 from core.models import gate
+from core.models.bands import MIN_ERRORS, band_report, calibrate, rolling_bands
 from core.models.baselines import baseline_factories
 from core.models.candidate import CandidateParams, Challenger, make_candidate
+from core.models.drift import drift_reference
 from core.models.servable import (
     CHALLENGER_KIND,
     REFERENCE_KIND,
@@ -28,6 +30,7 @@ from core.models.servable import (
 )
 from core.models.walkforward import (
     LABEL,
+    LABEL_HORIZON,
     evaluate,
     period_report,
     trimmed_rmse,
@@ -153,7 +156,20 @@ def gate_evaluation(
     )
     if same_as is not None:
         forecasts[PRODUCTION] = forecasts[same_as]
-    return evaluate(forecasts, candidate=CANDIDATE, reference=REFERENCE)
+    report = evaluate(forecasts, candidate=CANDIDATE, reference=REFERENCE)
+    report["bands"] = gate_bands(forecasts)
+    return report
+
+
+def gate_bands(forecasts: pd.DataFrame) -> dict[str, Any]:
+    """The forecast band of each servable kind from its own out-of-sample errors on the gate
+    window (core.models.bands): what a version of that kind stores as ``band``."""
+    out: dict[str, Any] = {}
+    for kind in (CANDIDATE, REFERENCE):
+        source = f"gate walk-forward, {kind} out of sample"
+        band = calibrate(forecasts, kind, source=source)
+        out[kind] = band.to_dict() if band is not None else None
+    return out
 
 
 def training_metadata(
@@ -162,9 +178,11 @@ def training_metadata(
     source: Mapping[str, Any] | None,
     features: tuple[str, ...],
 ) -> dict[str, Any]:
-    """The ``features`` and ``training_data`` entries every version's metadata.json holds."""
+    """The ``features``, ``training_data`` and ``drift`` (training bins of each feature,
+    core.models.drift) entries every version's metadata.json holds."""
     return {
         "features": list(features),
+        "drift": drift_reference(data, features),
         "training_data": {
             "start": data["date"].iloc[0].date().isoformat(),
             "end": data["date"].iloc[-1].date().isoformat(),
@@ -207,6 +225,7 @@ def train_candidate(
         "params": asdict(params),
         "metrics": {k: v for k, v in models[CANDIDATE].items() if isinstance(v, int | float)},
         "evaluation": evaluation,
+        "band": evaluation["bands"][CANDIDATE],
         "gate": decision.to_dict(),
     }
     return TrainOutcome(model, model_files(model), metadata, decision, evaluation)
@@ -242,15 +261,45 @@ def fit_reference(
     model = new_reference()
     model.fit(data.loc[:, list(model.feature_names)], data[LABEL].to_numpy(dtype=np.float64))
     metrics = dict(evaluation["models"][REFERENCE]) if evaluation is not None else {}
+    # The gate window's own HAR-X errors when it had enough; else a HAR-X-only walk-forward.
+    gate_band = (evaluation or {}).get("bands", {}).get(REFERENCE)
+    band = gate_band if gate_band is not None else reference_band(data)
     metadata = {
         "kind": REFERENCE_KIND,
         **training_metadata(data, asof, source, model.feature_names),
         "params": {"columns": list(model.columns), "space": model.space},
         "metrics": metrics,
         "evaluation": dict(evaluation) if evaluation is not None else None,
+        "band": band,
         "gate": {"passed": True, "reason": reason, "figures": {"reference": True}},
     }
     return FittedVersion(model, model_files(model), metadata)
+
+
+#: The fallback band's walk-forward (a first champion, before any gate): the gate window's
+#: length and cadence, and the fewest rows HAR-X(VIX) is fitted on in it.
+_REFERENCE_BAND_WINDOW = GateWindow(sessions=756, refit_every=63, min_train=250)
+
+
+def reference_band(
+    data: pd.DataFrame, window: GateWindow = _REFERENCE_BAND_WINDOW
+) -> dict[str, Any] | None:
+    """HAR-X(VIX)'s band when no gate evaluation exists yet (a first champion): a walk-forward
+    of HAR-X alone over the last ``window.sessions`` rows that have ``window.min_train``
+    training rows before them (OLS: milliseconds). None when too few rows for a band."""
+    first = window.min_train - 1 + LABEL_HORIZON
+    start_row = max(first, len(data) - window.sessions)
+    if len(data) - start_row < MIN_ERRORS:
+        return None
+    forecasts = walk_forward(
+        data,
+        start=data["date"].iloc[start_row],
+        refit_every=window.refit_every,
+        min_train=window.min_train,
+        model_factories={REFERENCE: new_reference},
+    )
+    band = calibrate(forecasts, REFERENCE, source=f"walk-forward, {REFERENCE} out of sample")
+    return band.to_dict() if band is not None else None
 
 
 def run_evaluation(
@@ -286,6 +335,7 @@ def run_evaluation(
     report = evaluate(forecasts, candidate=CANDIDATE, reference=REFERENCE)
     report["periods"] = period_report(forecasts, reference=REFERENCE)
     report["rmse_variance_trimmed"] = trimmed_rmse(forecasts, model=CANDIDATE, reference=REFERENCE)
+    report["bands"] = evaluation_bands(forecasts)
     last_train = data.loc[data["date"] <= forecasts["train_end"].iloc[-1]]
     model = candidate_factory(params, features, thread_count)()
     model.fit(last_train.loc[:, list(features)], last_train[LABEL].to_numpy(dtype=np.float64))
@@ -294,3 +344,22 @@ def run_evaluation(
     report["forecasts"] = forecasts
     report["importance"] = mean_abs_shap(model, tested)
     return report
+
+
+#: How ``volcast evaluate`` calibrates the rolling bands it measures: ``served`` is what a
+#: weekly train stores (the gate window's 756 out-of-sample errors); ``expanding`` (every past
+#: error) is the comparison. Chosen before the real-data run (docs/models.md).
+BAND_WINDOWS: dict[str, int | None] = {"served": 756, "expanding": None}
+
+
+def evaluation_bands(forecasts: pd.DataFrame) -> dict[str, Any]:
+    """Coverage of the 80% band of each servable kind on a long walk-forward, calibrated day
+    by day on earlier out-of-sample errors only (core.models.bands.rolling_bands), for each
+    of BAND_WINDOWS: overall, per sub-period, in the top decile of realized vol, mean width."""
+    return {
+        kind: {
+            name: band_report(rolling_bands(forecasts, kind, window=window))
+            for name, window in BAND_WINDOWS.items()
+        }
+        for kind in (CANDIDATE, REFERENCE)
+    }

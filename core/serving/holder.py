@@ -30,6 +30,7 @@ from core.calendar import latest_trading_day, trading_days
 from core.config import Settings
 from core.explain import Driver
 from core.lake import Lake
+from core.models.bands import Band
 from core.models.registry import POINTER_KEY, ModelRegistry
 from core.models.servable import load_version, model_kind
 from core.serving.state import FeatureTable, Forecast, Freshness, ServingModel, ServingState
@@ -198,12 +199,16 @@ class ServingHolder:
         if frame.empty:
             return stored
         added = {
-            day.date(): Forecast(day.date(), float(vol), _drivers(drivers), str(version))
-            for day, vol, drivers, version in zip(
+            day.date(): Forecast(
+                day.date(), float(vol), _drivers(drivers), str(version), _bound(lo), _bound(hi)
+            )
+            for day, vol, drivers, version, lo, hi in zip(
                 pd.DatetimeIndex(frame["date"]),
                 frame["rv_5d_hat"].to_numpy(),
                 frame["top_drivers"],
                 frame["model_version"],
+                frame["rv_5d_lo"].to_numpy(),
+                frame["rv_5d_hi"].to_numpy(),
                 strict=True,
             )
         }
@@ -257,7 +262,19 @@ def load_serving_model(registry: ModelRegistry, version: str) -> ServingModel:
     one-thread scoring, with what it needs precomputed (SHAP tables for CatBoost)."""
     model, meta = load_version(registry, version, SERVING_THREADS)
     model.prepare_serving()  # now, not in the first request that needs SHAP
-    return ServingModel(version, model, meta.get("created_at"), _utcnow(), model_kind(meta))
+    return ServingModel(
+        version,
+        model,
+        meta.get("created_at"),
+        _utcnow(),
+        model_kind(meta),
+        Band.from_metadata(meta),
+    )
+
+
+def _bound(value: float) -> float | None:
+    """A stored band bound (NaN in partitions written without a band: None)."""
+    return None if value != value else float(value)
 
 
 def _why_serving(token: object) -> str | None:

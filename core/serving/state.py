@@ -26,6 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from core.explain import Driver, rank_drivers
+from core.models.bands import Band
 from core.models.inference import STORED_DRIVERS
 from core.models.servable import ModelKind, ServableModel
 
@@ -57,6 +58,9 @@ class Forecast:
     rv_5d_hat: float
     top_drivers: list[Driver]
     model_version: str
+    #: The 80% forecast band (annualized vol); None when the version has none.
+    rv_5d_lo: float | None = None
+    rv_5d_hi: float | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class ServingModel:
     created_at: str | None
     loaded_at: dt.datetime
     kind: ModelKind = "catboost"
+    #: The version's forecast band (metadata ``band``); None for versions without one.
+    band: Band | None = None
     names: tuple[str, ...] = field(init=False)
     positions: dict[str, int] = field(init=False)
     #: values -> tuple of the values of ``names``, in order (one C call).
@@ -80,6 +86,13 @@ class ServingModel:
         getter = operator.itemgetter(*names)
         pick = getter if len(names) > 1 else (lambda values: (getter(values),))
         object.__setattr__(self, "pick", pick)
+
+    def forecast(self, as_of: dt.date | None, vol: float, drivers: list[Driver]) -> Forecast:
+        """A scored row as a Forecast of this version, with its band."""
+        if self.band is None:
+            return Forecast(as_of, vol, drivers, self.version)
+        lo, hi = self.band.interval(vol)
+        return Forecast(as_of, vol, drivers, self.version, float(lo), float(hi))
 
     def score_row(self, row: NDArray[np.float64], k: int = STORED_DRIVERS) -> tuple[float, list]:
         """(rv_5d_hat, top k drivers) of one row in ``names`` order: one SHAP call."""

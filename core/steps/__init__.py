@@ -15,6 +15,7 @@ from core.steps.data import (
     labels,
 )
 from core.steps.jobs import daily, first_champion, run_main_job
+from core.steps.macro import MACRO_SOURCE, macro
 from core.steps.model import (
     EVALUATION_FILES,
     TrainResult,
@@ -35,6 +36,7 @@ from core.steps.model import (
 
 __all__ = [
     "EVALUATION_FILES",
+    "MACRO_SOURCE",
     "Context",
     "IngestError",
     "NoModelError",
@@ -56,6 +58,7 @@ __all__ = [
     "labels",
     "lake_source",
     "latest_forecast",
+    "macro",
     "model_registry",
     "promote",
     "run_main_job",

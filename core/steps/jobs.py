@@ -12,6 +12,7 @@ from core.models.training import MIN_REFERENCE_ROWS
 from core.sources import MarketSource
 from core.steps.context import Context
 from core.steps.data import backfill
+from core.steps.macro import macro
 from core.steps.model import (
     ensure_champion,
     infer,
@@ -26,8 +27,9 @@ from core.steps.model import (
 
 def daily(ctx: Context, day: DateLike, source: MarketSource | None = None) -> list[dict]:
     """One evening: the day's ingest -> curated -> features -> labels that became known ->
-    predictions. When nothing serves yet, the HAR-X(VIX) baseline is promoted first (once
-    enough labelled history exists), so every evening ends with a forecast."""
+    predictions -> macro (last: optional data no model reads yet must not hold the forecast
+    back). When nothing serves yet, the HAR-X(VIX) baseline is promoted first (once enough
+    labelled history exists), so every evening ends with a forecast."""
     day = to_day(day)
     summaries = backfill(ctx, day, day, source=source, progress=False)
     if serving_version(ctx) is None:
@@ -36,6 +38,7 @@ def daily(ctx: Context, day: DateLike, source: MarketSource | None = None) -> li
         summaries.append(infer(ctx, day, day))
     else:
         summaries.append({"step": "infer", "skipped": "no model serves yet"})
+    summaries.append(macro(ctx, day, day))
     return summaries
 
 

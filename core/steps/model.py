@@ -17,11 +17,14 @@ from core.features import build_features
 from core.labels import HORIZON_SESSIONS, build_labels
 from core.market import curate
 from core.mirror import mirror_from_settings
+from core.models.bands import Band, rolling_bands
 from core.models.charts import (
+    plot_bands,
     plot_cumulative_loss_difference,
     plot_forecasts,
     plot_importance,
 )
+from core.models.drift import DriftReport, feature_drift
 from core.models.inference import canary as run_canary
 from core.models.inference import predictions_frame
 from core.models.registry import ModelRegistry
@@ -33,6 +36,7 @@ from core.models.servable import (
     model_kind,
 )
 from core.models.training import (
+    BAND_WINDOWS,
     FittedVersion,
     GateWindow,
     fit_reference,
@@ -330,13 +334,29 @@ def infer(ctx: Context, start: DateLike, end: DateLike) -> dict:
     feats = ctx.lake.read(contracts.FEATURES, days[0], days[-1])
     if feats.empty:
         raise IngestError(f"no features between {days[0].date()} and {days[-1].date()}")
-    table = predictions_frame(_load(ctx, version), feats, version)
+    model, metadata = load_version(model_registry(ctx), version, ctx.settings.thread_count)
+    table = predictions_frame(model, feats, version, Band.from_metadata(metadata))
     report = ctx.lake.write_partitions(contracts.PREDICTIONS, table)
+    drift = feature_drift_at(ctx, metadata, feats["date"].max())
     summary = step_summary("infer", days, report, model_version=version)
+    summary["drift"] = drift.to_dict() if drift is not None else None
     mirror = mirror_from_settings(ctx.settings)
     if mirror is not None:
         summary["dynamodb_items_written"] = mirror.upsert(table)
     return summary
+
+
+def feature_drift_at(ctx: Context, metadata: dict[str, Any], day: DateLike) -> DriftReport | None:
+    """PSI of each model feature over the ``window`` sessions up to ``day`` against the
+    training bins a version's metadata stores (core.models.drift); None for versions
+    registered before drift references existed."""
+    reference = metadata.get("drift")
+    if not reference:
+        return None
+    first = shift_trading_days(day, -(int(reference["window"]) - 1))
+    columns = list(reference["features"])
+    recent = ctx.lake.read(contracts.FEATURES, first, day, columns=columns)
+    return feature_drift(recent, reference)
 
 
 def serving_status(ctx: Context) -> dict[str, Any] | None:
@@ -370,11 +390,18 @@ def latest_forecast(ctx: Context, day: DateLike | None = None) -> dict:
     return {
         "as_of": days[-1].date().isoformat(),
         "rv_5d_hat": float(row["rv_5d_hat"]),
+        "rv_5d_lo": _optional(row.get("rv_5d_lo")),
+        "rv_5d_hi": _optional(row.get("rv_5d_hi")),
         "top_drivers": row["top_drivers"][:5],
         "model_version": version,
         "model_kind": model_kind(model_registry(ctx).show(version)),
         "data_source": lake_source(ctx),
     }
+
+
+def _optional(value: Any) -> float | None:
+    """A nullable float column's value (NaN or absent: None)."""
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def evaluate(
@@ -389,7 +416,8 @@ def evaluate(
     Research, not production: it reads the source into memory (through the same contracts,
     curation, features and labels as the pipeline) and writes nothing to the lake, so a real
     data evaluation never mixes into a synthetic lake or vice versa. Writes evaluation.json,
-    forecasts.png, loss_difference.png and shap_importance.png into ``out_dir``.
+    forecasts.png, loss_difference.png, shap_importance.png and bands.png (the 80% bands of
+    both servable kinds, calibrated on past out-of-sample errors only) into ``out_dir``.
     """
     source = source or get_source(settings)
     raw = source.fetch(SYMBOLS, settings.history_start, latest_trading_day())
@@ -419,6 +447,11 @@ def evaluate(
     plot_cumulative_loss_difference(
         cumulative_loss_difference(forecasts), out_dir / "loss_difference.png", synthetic=synthetic
     )
+    served = {
+        kind: rolling_bands(forecasts, kind, window=BAND_WINDOWS["served"])
+        for kind in (CHALLENGER_KIND, REFERENCE_KIND)
+    }
+    plot_bands(served, out_dir / "bands.png", synthetic=synthetic)
     importance = report.pop("importance")
     names, values = list(importance.index), importance.to_numpy()
     plot_importance(names, values, out_dir / "shap_importance.png", synthetic=synthetic)
@@ -432,6 +465,7 @@ EVALUATION_FILES = (
     "forecasts.png",
     "loss_difference.png",
     "shap_importance.png",
+    "bands.png",
 )
 
 

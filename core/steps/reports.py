@@ -20,11 +20,13 @@ from core.explain import vol_effect_pct
 from core.features import FEATURE_DESCRIPTIONS, format_feature
 from core.labels import HORIZON_SESSIONS
 from core.links import ObjectLink, object_link
+from core.models.bands import BAND_LEVEL
 from core.models.gate import METRICS
 from core.steps.context import Context
 from core.steps.model import (
     EVALUATION_FILES,
     TrainResult,
+    feature_drift_at,
     latest_forecast,
     model_registry,
     serving_status,
@@ -93,6 +95,13 @@ class ForecastReport:
     serving_now: bool  # the forecast's model is the one serving now
     data_source: str
     synthetic: bool
+    #: Feature drift of the serving version's features over the last sessions
+    #: (core.models.drift.DriftReport.to_dict); None for versions without a drift reference.
+    drift: dict[str, Any] | None = None
+    #: The forecast's band (core.models.bands, annualized vol); None without one.
+    rv_5d_lo: float | None = None
+    rv_5d_hi: float | None = None
+    band_level: float = BAND_LEVEL
 
     @property
     def change_vol_points(self) -> float | None:
@@ -157,9 +166,12 @@ def forecast_report(ctx: Context, day: DateLike | None = None) -> ForecastReport
     version, kind = forecast["model_version"], forecast["model_kind"]
     how, now = _how_it_serves(ctx, version)
     source = forecast.get("data_source") or {}
+    drift = feature_drift_at(ctx, model_registry(ctx).show(version), as_of)
     report = ForecastReport(
         as_of=forecast["as_of"],
         rv_5d_hat=forecast["rv_5d_hat"],
+        rv_5d_lo=forecast.get("rv_5d_lo"),
+        rv_5d_hi=forecast.get("rv_5d_hi"),
         horizon=forecast_horizon(as_of),
         previous_as_of=earlier[-1].date().isoformat() if earlier else None,
         previous_rv_5d_hat=float(previous["rv_5d_hat"]) if previous is not None else None,
@@ -173,6 +185,7 @@ def forecast_report(ctx: Context, day: DateLike | None = None) -> ForecastReport
         serving_now=now,
         data_source=str(source.get("source", "unknown")),
         synthetic=bool(source.get("synthetic")),
+        drift=drift.to_dict() if drift is not None else None,
     )
     log.info("%s", report.headline)
     return report

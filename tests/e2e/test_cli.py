@@ -97,8 +97,13 @@ def test_evaluate_writes_report_and_charts(tmp_path: Path) -> None:
     assert report["data"]["synthetic"] is True
     assert set(report["models"]) >= {"catboost", "harx_vix", "har_rv", "ewma_094", "vix_recal"}
     assert report["start"] >= "2024-01-02"
-    for name in ("forecasts.png", "loss_difference.png", "shap_importance.png"):
+    for name in ("forecasts.png", "loss_difference.png", "shap_importance.png", "bands.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the band of each servable kind, measured with past errors only, by period
+    for kind in ("catboost", "harx_vix"):
+        served = report["bands"][kind]["served"]
+        assert {"full", "top_decile_rv"} <= set(served)
+        assert served["full"]["n"] > 0 and 0.0 <= served["full"]["coverage"] <= 1.0
     assert not (tmp_path / "lake").exists()  # research reads the source, never the lake
 
 

@@ -79,11 +79,22 @@ def test_first_train_promotes_the_baseline_and_infers(ctx: steps.Context) -> Non
     # the challenger is registered as the audit trail, not promoted
     assert registry.show(result.challenger.version)["gate"]["passed"] is False
 
-    steps.infer(ctx, "2022-12-01", "2022-12-30")
+    summary = steps.infer(ctx, "2022-12-01", "2022-12-30")
     table = ctx.lake.read(contracts.PREDICTIONS, "2022-12-01", "2022-12-30")
     assert (table["model_version"] == result.baseline.version).all()
     drivers = table["top_drivers"].iloc[-1]
     assert {d["feature"] for d in drivers} == set(shown["features"])  # named by their feature
+    # the gate window (60 sessions) is too short for a band: the champion's own HAR-X
+    # walk-forward gives it one, and every prediction carries it
+    band = shown["band"]
+    assert band["n_errors"] >= 100 and band["q_lo"] < 0 < band["q_hi"]
+    assert (table["rv_5d_lo"] < table["rv_5d_hat"]).all()
+    assert (table["rv_5d_hat"] < table["rv_5d_hi"]).all()
+    # drift of the champion's four features over the last 20 sessions, against its bins
+    drift = summary["drift"]
+    assert drift["end"] == "2022-12-30" and drift["sessions"] == 20
+    assert {f["feature"] for f in drift["top"]} == set(shown["features"])
+    assert set(shown["drift"]["features"]) == set(shown["features"])
 
 
 def test_a_better_challenger_replaces_the_baseline_and_rolls_back(ctx: steps.Context) -> None:
@@ -188,15 +199,16 @@ def test_infer_is_idempotent_and_contract_checked(ctx: steps.Context) -> None:
 def test_daily_promotes_a_first_champion_and_forecasts(ctx: steps.Context) -> None:
     summaries = steps.daily(ctx, "2023-01-03")
     assert [s["step"] for s in summaries] == [
-        "ingest", "curate", "features", "labels", "champion", "infer"
+        "ingest", "curate", "features", "labels", "champion", "infer", "macro"
     ]  # fmt: skip
     champion = summaries[4]
     assert champion["promoted"] and champion["kind"] == "harx_vix"
     stored = ctx.lake.read(contracts.PREDICTIONS, "2023-01-03", "2023-01-03")
     assert stored["model_version"].tolist() == [champion["version"]]
+    assert "VOLCAST_FRED_API_KEY is not set" in summaries[-1]["skipped"]  # macro: last, optional
     # the next evening: a model serves, no champion step
     following = steps.daily(ctx, "2023-01-04")
-    assert [s["step"] for s in following][-1] == "infer" and len(following) == 5
+    assert [s["step"] for s in following][-2:] == ["infer", "macro"] and len(following) == 6
 
 
 def test_main_job_serves_the_baseline_and_says_why(ctx: steps.Context) -> None:

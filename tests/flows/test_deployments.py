@@ -17,6 +17,7 @@ import pytest
 from core import contracts, steps
 from core.config import Settings
 from core.steps.chunks import plan_chunks
+from core.steps.macro import SKIPPED as MACRO_SKIPPED
 from tests.flows.conftest import BIN, REPO, MarketLake, PrefectServer, stop_group
 
 pytestmark = pytest.mark.integration
@@ -170,9 +171,10 @@ def test_daily_runs_on_a_worker_and_writes_the_day(
         assert not rows.empty, f"{table} has no rows for {day}"
     prediction = ctx.lake.read(contracts.PREDICTIONS, day, day).iloc[0]
     assert prediction["model_version"] == steps.serving_version(ctx)
-    assert set(_task_runs(run.id)) >= {"ingest", "curate", "features", "labels", "infer"}
+    names = {"ingest", "curate", "features", "labels", "infer", "macro"}  # macro: no key, skips
+    assert set(_task_runs(run.id)) >= names
     # The run's log, read back through the Prefect API: one line per step from core's loggers.
-    lines = _log_lines(run.id, expect="forecast as of")
+    lines = _log_lines(run.id, expect=MACRO_SKIPPED)  # the chain's last line
     expected = [
         f"ingest {day}: raw.market 1 partition written, 0 unchanged; source csv",
         f"curate {day}: curated.market_daily 1 partition written, 0 unchanged",
@@ -181,6 +183,7 @@ def test_daily_runs_on_a_worker_and_writes_the_day(
         f"model {prediction['model_version']}",
         f"forecast as of {day}: {100 * prediction['rv_5d_hat']:.2f}% annualized vol "
         "over the next 5 sessions",
+        MACRO_SKIPPED,
     ]
     for text in expected:
         assert any(text in line for line in lines), f"{text!r} not in the run's log:\n{lines}"

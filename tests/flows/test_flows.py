@@ -8,8 +8,10 @@ import datetime as dt
 import json
 import re
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from core import contracts, steps
@@ -25,6 +27,7 @@ from core.steps.reports import (
 )
 from tests.conftest import create_kms_bucket
 from tests.flows.conftest import MarketLake
+from tests.fred_server import API_KEY, FakeFred, Fault, vintage_history
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_client_settings")]
 
@@ -162,6 +165,20 @@ def test_a_forecast_of_synthetic_data_says_so_and_both_days() -> None:
         serving_now=True,
         data_source="synthetic",
         synthetic=True,
+        rv_5d_lo=0.0915,
+        rv_5d_hi=0.1711,
+        drift={
+            "start": "2022-06-02",
+            "end": "2022-06-30",
+            "sessions": 20,
+            "max_psi": 2.4,
+            "max_psi_feature": "rv_cc_22d",
+            "max_excess_psi": 0.41,
+            "max_excess_feature": "vix",
+            "threshold": 0.25,
+            "drifting": True,
+            "top": [{"feature": "vix", "psi": 1.9, "null_psi": 1.49, "excess": 0.41}],
+        },
     )
 
     @flow(name="publish-forecast-test")
@@ -178,6 +195,9 @@ def test_a_forecast_of_synthetic_data_says_so_and_both_days() -> None:
     assert "previous forecast: none stored" in shown
     row = "| vix | VIX close / 100 (30-day implied vol) | 21.31% | pushes the forecast up by 6.2% |"
     assert row in shown
+    assert "- 80% band: **9.15% to 17.11%**" in shown
+    assert "**DRIFTING** (max excess PSI 0.410 on vix, alarm above 0.25" in shown
+    assert "| vix | 1.900 | 1.490 | 0.410 |" in shown
 
 
 def test_freshness_check_emits_the_metric_and_fails_when_stale(lake_env: Path, capfd) -> None:
@@ -318,3 +338,90 @@ def test_evaluation_charts_on_s3_are_presigned_https_links(tmp_path: Path, moto_
     expires = dt.datetime.strptime(until, "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC)
     assert dt.timedelta(minutes=58) < expires - before <= dt.timedelta(hours=1)
     assert f"`s3://{bucket}/lake/artifacts/evaluation/2026-07-22-refit21/evaluation.json`" in shown
+
+
+# ---------------------------------------------------------------------------------------------
+# Macro from FRED (a loopback server that answers like FRED).
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def fred(monkeypatch) -> Iterator[FakeFred]:
+    fake = FakeFred(vintage_history("2022-05-02", "2022-07-29"), pd.Timestamp("2022-07-05"))
+    with fake.serve() as url:
+        monkeypatch.setenv("VOLCAST_FRED_API_KEY", API_KEY)
+        monkeypatch.setenv("VOLCAST_FRED_API_URL", url)
+        yield fake
+
+
+def test_daily_ends_with_the_macro_task(
+    lake_env: Path, market_lake: MarketLake, fred: FakeFred, tmp_path: Path
+) -> None:
+    from flows.daily import daily
+
+    day = market_lake.next_days[0]
+    market_lake.publish(tmp_path / "csv", day)
+    summaries = daily(day=day, csv_dir=str(tmp_path / "csv"))
+    assert [s["step"] for s in summaries][-2:] == ["infer", "macro"]
+    assert summaries[-1]["new_vintages"] > 0
+    ctx = steps.Context.from_settings(Settings())
+    assert ctx.lake.read(contracts.CURATED_MACRO, day, day).notna().all(axis=None)
+    assert not ctx.lake.read(contracts.PREDICTIONS, day, day).empty
+
+
+def test_ingest_flow_with_source_fred_backfills_the_macro_tables(
+    fred: FakeFred, tmp_path: Path, monkeypatch
+) -> None:
+    from flows.daily import ingest
+
+    monkeypatch.setenv("VOLCAST_LAKE_URI", str(tmp_path / "lake"))
+    summary = ingest(start=dt.date(2022, 6, 1), end=dt.date(2022, 7, 1), source="fred")
+    assert summary["step"] == "macro" and summary["end"] == "2022-07-01"
+    ctx = steps.Context.from_settings(Settings())
+    assert len(ctx.lake.partitions(contracts.CURATED_MACRO)) == 22
+    assert ctx.lake.partitions(contracts.RAW_MARKET) == []  # macro only: no market bars
+
+
+def test_the_macro_task_retries_a_fred_outage_but_not_a_bad_key(
+    fred: FakeFred, tmp_path: Path, monkeypatch
+) -> None:
+    from prefect import flow
+
+    from flows import tasks
+
+    monkeypatch.setenv("VOLCAST_LAKE_URI", str(tmp_path / "lake"))
+    quick = tasks.macro.with_options(retry_delay_seconds=0)
+    assert quick.retry_condition_fn is tasks.RETRY["retry_condition_fn"]
+
+    @flow(name="macro-retry-test")
+    def one_macro_step() -> tuple[str, str]:
+        ctx = steps.Context.from_settings(Settings())
+        state = quick(ctx, dt.date(2022, 7, 1), dt.date(2022, 7, 1), return_state=True)
+        return state.name, str(state.state_details.task_run_id)
+
+    # FRED answers 503 to every attempt of the source's first try: the task must retry.
+    fred.fail_next(*[Fault(503, retry_after="0")] * 5)
+    final, task_run = one_macro_step()
+    assert final == "Completed"
+    history = _task_run_states(task_run, final)
+    assert history.count("Running") + history.count("Retrying") == 2, history
+    assert "Retrying" in history and history[-1] == "Completed", history
+    # A rejected key fails the same way every time: no retry.
+    monkeypatch.setenv("VOLCAST_FRED_API_KEY", "zyxwvutsrqponmlkjihgfedcba654321")
+    final, task_run = one_macro_step()
+    history = _task_run_states(task_run, final)
+    assert final == "Failed" and "Retrying" not in history, history
+
+
+def _task_run_states(task_run_id: str, final: str, timeout_s: float = 20) -> list[str]:
+    """A task run's state names, oldest first, once the server has recorded ``final``."""
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout_s
+    with get_client(sync_client=True) as client:
+        while True:
+            history = client.read_task_run_states(task_run_id)
+            names = [s.name for s in sorted(history, key=lambda s: s.timestamp)]
+            if (names and names[-1] == final) or time.monotonic() > deadline:
+                return names
+            time.sleep(0.2)

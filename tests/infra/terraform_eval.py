@@ -665,6 +665,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "join": lambda sep, items: sep.join(_to_string(i) for i in items),
     "coalesce": _coalesce,
     "concat": lambda *lists: [item for items in lists for item in items],
+    "compact": lambda items: [i for i in items if i not in (None, "")],
     "toset": lambda items: sorted(set(items), key=str),
     "tostring": _to_string,
     "tolist": list,
@@ -682,6 +683,11 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "contains": lambda items, item: item in items,
     "cidrsubnet": lambda *_: "10.40.0.0/24",
     "jsonencode": lambda value: json.dumps(value, separators=(",", ":")),
+    "jsondecode": json.loads,
+    "file": lambda path: Path(path).read_text(),
+    "sort": lambda items: sorted(items, key=str),
+    # Terraform's replace() with a plain substring (a /regex/ is not used in terraform/).
+    "replace": lambda text, old, new: _to_string(text).replace(old, new),
 }
 
 _BINOPS: dict[str, Callable[[Any, Any], Any]] = {

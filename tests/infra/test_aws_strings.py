@@ -140,6 +140,21 @@ def modelled(what: str, service: str, operation: str, member: str) -> Rule:
     )
 
 
+def _athena_name(text: str) -> bool:
+    return re.fullmatch(r"[a-z0-9_]+", text) is not None
+
+
+def _shape_rule(what: str, service: str, shape: str, member: str) -> Rule:
+    """A rule from botocore's model of a structure member: max, and printable characters
+    (Glue's patterns are Unicode ranges of printable text: no control characters)."""
+    meta = _shape_member(service, shape, member).metadata
+    return Rule(
+        what, f"botocore {service} {shape}.{member}", max_len=meta["max"],
+        min_len=meta.get("min", 0) or 0,
+        matches=lambda s: all(c.isprintable() or c in "\r\n\t" for c in s),
+    )  # fmt: skip
+
+
 def documented(
     what: str, shape: Any, source: str, quote: str, max_len: int, allowed: str, **extra: Any
 ) -> Rule:
@@ -320,6 +335,32 @@ def rules() -> dict[tuple[str, str], Rule]:
             "S3 bucket name", "S3 user guide, general purpose bucket naming rules", 63, min_len=3,
             extra=_bucket_name,
         ),
+        # Glue's model allows any printable name up to 255; Athena reads only lower-case
+        # letters, digits and underscores (Athena user guide, "Name databases, tables, and
+        # columns"), and Glue folds names to lowercase (botocore glue DatabaseInput.Name).
+        ("aws_glue_catalog_database", "name"): Rule(
+            "Glue database name", "Athena user guide, names of databases and tables",
+            _shape_member("glue", "DatabaseInput", "Name").metadata["max"],
+            matches=_athena_name,
+        ),
+        ("aws_glue_catalog_table", "name"): Rule(
+            "Glue table name", "Athena user guide, names of databases and tables",
+            _shape_member("glue", "TableInput", "Name").metadata["max"],
+            matches=_athena_name,
+        ),
+        ("aws_glue_catalog_database", "description"): _shape_rule(
+            "Glue database description", "glue", "DatabaseInput", "Description"
+        ),
+        ("aws_glue_catalog_table", "description"): _shape_rule(
+            "Glue table description", "glue", "TableInput", "Description"
+        ),
+        ("aws_athena_workgroup", "name"): Rule(
+            "Athena workgroup name", "botocore athena.CreateWorkGroup.Name (pattern)", 128,
+            matches=java_pattern(_member("athena", "CreateWorkGroup", "Name").metadata["pattern"]),
+        ),
+        ("aws_athena_workgroup", "description"): modelled(
+            "Athena workgroup description", "athena", "CreateWorkGroup", "Description"
+        ),
     }  # fmt: skip
     return table
 
@@ -376,6 +417,8 @@ SCENARIOS = {
     "prod-longest": (TERRAFORM / "envs" / "prod", LONGEST),
     "dev-default": (TERRAFORM / "envs" / "dev", BASE),
     "dev-longest": (TERRAFORM / "envs" / "dev", LONGEST),
+    # the optional macro step on: its FRED key secret and the grants to read it
+    "prod-fred": (TERRAFORM / "envs" / "prod", {**BASE, "enable_fred": True}),
     "bootstrap-default": (TERRAFORM / "bootstrap", {}),
     "bootstrap-longest": (TERRAFORM / "bootstrap", {"project": "p" + "x" * 15}),
 }

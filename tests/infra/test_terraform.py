@@ -31,7 +31,7 @@ SERVICES = ["ingest", "features", "train", "infer", "api"]
 FAMILIES = {"ingest", "features", "train", "infer", "daily", "backfill", "freshness"}
 WORK_POOL = "volcast-ecs"
 MODULE_NAMES = {"kms", "s3", "ecr", "iam", "network", "ecs", "alb", "apigw", "dynamodb", "prefect"}
-MODULE_NAMES |= {"monitoring"}
+MODULE_NAMES |= {"monitoring", "analytics"}
 META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depends_on"}
 PARSER_KEYS = {"__is_block__", "__comments__"}  # added by python-hcl2, not arguments
 
@@ -417,3 +417,68 @@ def test_every_string_value_is_free_of_account_ids_and_regions() -> None:
             if region and path.name != "variables.tf":  # a default region is a variable's job
                 problems.append(f"{_rel(path)}: hard-coded region in {text!r}")
     assert not problems, "\n".join(problems)
+
+
+def _task_definition_for(container_secrets: list[dict]) -> dict:
+    """The task definition prefect-aws registers for a flow run, from the job configuration
+    modules/prefect gives the pool: the default one with these secrets on the flow container."""
+    import uuid
+
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.utilities.templating import apply_values
+    from prefect_aws.workers.ecs_worker import ECSJobConfiguration, ECSWorker
+
+    template = ECSWorker.get_default_base_job_template()
+    for container in template["job_configuration"]["task_definition"]["containerDefinitions"]:
+        container["secrets"] = container_secrets
+    values = {
+        "image": "volcast/infer:sha",
+        "container_name": "prefect",
+        "launch_type": "FARGATE",
+        "prefect_api_key_secret_arn": "arn:aws:secretsmanager:region:account:secret:prefect-Ab12Cd",
+    }
+    defaults = {k: v.get("default") for k, v in template["variables"]["properties"].items()}
+    # What from_template_and_values does, minus resolving block references through an API.
+    populated = apply_values(template["job_configuration"], defaults | values)
+    config = ECSJobConfiguration(**{k: v for k, v in populated.items() if v is not None})
+    worker = ECSWorker(work_pool_name=WORK_POOL)
+    run = FlowRun(flow_id=uuid.uuid4(), name="daily-2026-11-25")
+    return worker._prepare_task_definition(config, "us-east-1", run)
+
+
+def test_the_fred_key_reaches_flow_containers_beside_the_prefect_key() -> None:
+    """What plan cannot show: prefect-aws (the code Prefect Cloud's push pool runs) adds its
+    PREFECT_API_KEY secret to the container's secrets instead of replacing them."""
+    main = (MODULES / "prefect" / "main.tf").read_text()
+    assert "merge(container, { secrets = local.container_secrets })" in main
+    assert '{ name = "VOLCAST_FRED_API_KEY", valueFrom = arn }' in main
+    fred = "arn:aws:secretsmanager:region:account:secret:volcast/prod/fred-api-key-Xy12Zw"
+    enabled = _task_definition_for([{"name": "VOLCAST_FRED_API_KEY", "valueFrom": fred}])
+    secrets = {s["name"]: s["valueFrom"] for s in enabled["containerDefinitions"][0]["secrets"]}
+    assert secrets["VOLCAST_FRED_API_KEY"] == fred and set(secrets) == {
+        "PREFECT_API_KEY",
+        "VOLCAST_FRED_API_KEY",
+    }
+    disabled = _task_definition_for([])  # enable_fred = false: an empty list
+    names = [s["name"] for s in disabled["containerDefinitions"][0]["secrets"]]
+    assert names == ["PREFECT_API_KEY"]
+
+
+def test_only_the_flows_execution_role_reads_the_fred_key_and_only_when_enabled() -> None:
+    """The IAM documents as evaluated for prod with the macro step on and off."""
+    from tests.infra.iam_policies import allows, statements
+    from tests.infra.terraform_eval import ACCOUNT_ID
+    from tests.infra.test_aws_strings import scenario
+
+    read = "secretsmanager:GetSecretValue"
+    secret = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT_ID}:secret:volcast/prod/"
+    fred, prefect = secret + "fred-api-key-AbCdEf", secret + "prefect-api-key-AbCdEf"
+    on, off = scenario("prod-fred")[0].module("iam"), scenario("prod-default")[0].module("iam")
+    for document in ("boundary", "flows_execution"):
+        assert allows(statements(on, document), read, fred), document
+        assert not allows(statements(off, document), read, fred), document
+        for iam in (on, off):  # the flows' Prefect key stays readable either way
+            assert allows(statements(iam, document), read, prefect), document
+    for document in ("api_task", "api_execution", "flow_task"):  # code never reads it itself
+        assert not allows(statements(on, document), read, fred), document
+    assert not allows(statements(on, "flows_execution"), read, secret + "fred-api-key2-AbCdEf")

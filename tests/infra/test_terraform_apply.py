@@ -335,3 +335,88 @@ def test_flows_ingest_market_data_in_the_cloud() -> None:
         environment = scenario(name)[0].local("flow_environment")
         assert environment["VOLCAST_SOURCE"] == "yahoo", name
         assert environment["VOLCAST_LAKE_URI"].startswith("s3://")
+
+
+# --------------------------------------------------------------------------------------------
+# Feature drift and SQL on the lake.
+# --------------------------------------------------------------------------------------------
+def test_the_drift_alarm_reads_what_the_infer_step_emits() -> None:
+    from core.models import drift
+    from core.monitoring import MODEL_DIMENSIONS, drift_metric
+
+    [alarm] = [i for i in _instances("aws_cloudwatch_metric_alarm") if i.name == "feature_drift"]
+    value = alarm.scope.value
+    emitted = drift_metric(
+        {"max_psi": 3.0, "max_psi_feature": "vix", "max_excess_psi": 0.3,
+         "max_excess_feature": "vix", "start": "2026-01-02", "end": "2026-01-30"}
+    )  # fmt: skip
+    [directive] = emitted["_aws"]["CloudWatchMetrics"]
+    assert value(alarm.args["metric_name"]) == "FeatureDriftMaxExcessPSI"
+    assert value(alarm.args["metric_name"]) in {m["Name"] for m in directive["Metrics"]}
+    assert value(alarm.args["namespace"]) == directive["Namespace"]
+    assert value(alarm.args["dimensions"]) == MODEL_DIMENSIONS
+    assert value(alarm.args["threshold"]) == drift.THRESHOLD == 0.25
+    assert value(alarm.args["comparison_operator"]) == "GreaterThanThreshold"
+    # one datapoint per evening: 3 breaching days out of 5 = three sessions across a weekend
+    assert value(alarm.args["period"]) == 86400
+    assert (value(alarm.args["datapoints_to_alarm"]), value(alarm.args["evaluation_periods"])) == (
+        3,
+        5,
+    )
+    assert alarm.args["alarm_actions"] == "${local.actions}"
+
+
+def test_glue_tables_project_date_partitions_of_every_catalogued_table() -> None:
+    from core.catalog import catalog_tables
+
+    tables = _instances("aws_glue_catalog_table")
+    assert {i.scope.value(i.args["name"]) for i in tables} == {t.name for t in catalog_tables()}
+    # The arguments as written ($${date} is Terraform's escape for Athena's own ${date}).
+    [(_, body)] = [
+        (labels, b) for labels, b in blocks(MODULES / "analytics" / "main.tf", "resource")
+        if labels == ("aws_glue_catalog_table", "this")
+    ]  # fmt: skip
+    parameters = {unquote(k): unquote(v) for k, v in body["parameters"].items()}
+    assert parameters["projection.enabled"] == "true"
+    assert parameters["projection.date.type"] == "date"
+    assert parameters["projection.date.format"] == "yyyy-MM-dd"
+    assert parameters["projection.date.range"] == "${var.projection_start},NOW"
+    template = "${local.lake_root}/${each.value.lake_table}/date=$${date}/"
+    assert parameters["storage.location.template"] == template
+    assert "partition_keys" in body and "storage_descriptor" in body
+
+
+def test_athena_results_are_encrypted_in_their_own_expiring_prefix() -> None:
+    [workgroup] = _instances("aws_athena_workgroup")
+    configuration = workgroup.scope.value(workgroup.args["configuration"])[0]
+    assert configuration["enforce_workgroup_configuration"] is True
+    result = configuration["result_configuration"][0]
+    assert result["output_location"].endswith("/athena-results/")
+    encryption = result["encryption_configuration"][0]
+    assert encryption["encryption_option"] == "SSE_KMS"
+    assert encryption["kms_key_arn"]
+    lake_call = directory(TERRAFORM / "envs" / "prod").modules["lake"]
+    assert "athena_results_prefix" in str(lake_call["expirations"])
+
+
+def test_the_analyst_role_reads_and_queries_only() -> None:
+    scope = scenario("prod-default")[0]
+    policy = statements(scope.module("analytics"), "analyst")
+    lake = f"arn:aws:s3:::volcast-prod-lake-{ACCOUNT}"
+    workgroup = f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/volcast-prod-analytics"
+    assert allows(policy, "athena:StartQueryExecution", workgroup)
+    assert not allows(policy, "athena:StartQueryExecution", workgroup.replace("prod", "dev"))
+    table = f"arn:aws:glue:{REGION}:{ACCOUNT}:table/volcast_prod/predictions_daily"
+    assert allows(policy, "glue:GetTable", table)
+    assert not allows(policy, "glue:UpdateTable", table)
+    assert allows(
+        policy, "s3:GetObject", f"{lake}/predictions_daily/date=2026-01-02/part-0.parquet"
+    )
+    assert allows(policy, "s3:PutObject", f"{lake}/athena-results/abc.csv")
+    for forbidden in (
+        "predictions_daily/date=2026-01-02/part-0.parquet",
+        "artifacts/model/PRODUCTION",
+    ):
+        assert not allows(policy, "s3:PutObject", f"{lake}/{forbidden}")
+    assert not allows(policy, "s3:GetObject", f"{lake}/artifacts/model/PRODUCTION")
+    assert not allows(policy, "s3:DeleteObject", f"{lake}/athena-results/abc.csv")

@@ -137,6 +137,26 @@ variable "github_oidc_subject_repository" {
   default     = null
 }
 
+variable "enable_fred" {
+  description = "Run the optional macro step: a FRED API key secret, injected into flow containers."
+  type        = bool
+  default     = false
+}
+
+variable "fred_api_key" {
+  description = "FRED API key, written write-only to Secrets Manager when enable_fred (CI: secret FRED_API_KEY)."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "fred_api_key_version" {
+  description = "Increase by one to write a rotated fred_api_key into Secrets Manager."
+  type        = number
+  default     = 1
+}
+
 variable "github_oidc_provider_arn" {
   description = "Existing GitHub OIDC provider of the account, or null to create it."
   type        = string

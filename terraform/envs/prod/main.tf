@@ -13,11 +13,14 @@ locals {
   lake_bucket_name = "${local.name}-lake-${local.account_id}"
   work_pool_name   = "${var.project}-ecs"
   prefect_secret   = "${local.secrets_prefix}prefect-api-key"
+  fred_secret      = "${local.secrets_prefix}fred-api-key"
   api_log_group    = "${local.log_group_prefix}api"
   flows_log_group  = "${local.log_group_prefix}flows"
   access_log_group = "${local.log_group_prefix}apigw-access"
   flow_log_group   = "${local.log_group_prefix}vpc-flow-logs"
   api_keys_secret  = "${local.secrets_prefix}api-keys"
+  # Athena results in the lake bucket, under a prefix no flow reads or writes.
+  athena_results_prefix = "athena-results/"
 
   # Every resource carries these (the provider's default_tags); the deploy role may create VPC
   # pieces and HTTP APIs only with them and change only those that have them (modules/iam).
@@ -57,6 +60,19 @@ module "lake" {
     { prefix = "labels_daily/", infrequent_access_after_days = 90 },
   ]
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  # Athena query results (modules/analytics) are scratch: deleted after 30 days.
+  expirations = [{ prefix = local.athena_results_prefix, days = 30 }]
+}
+
+# SQL on the lake: Glue tables with partition projection, an Athena workgroup, an analyst role.
+module "analytics" {
+  source = "../../modules/analytics"
+
+  name                     = local.name
+  lake_bucket_name         = module.lake.bucket_name
+  results_prefix           = local.athena_results_prefix
+  kms_key_arn              = module.kms.key_arn
+  permissions_boundary_arn = module.iam.permissions_boundary_arn
 }
 
 module "predictions_table" {
@@ -104,6 +120,7 @@ module "iam" {
   flows_log_group_name           = local.flows_log_group
   secrets_prefix                 = local.secrets_prefix
   prefect_api_key_secret_name    = local.prefect_secret
+  fred_api_key_secret_name       = var.enable_fred ? local.fred_secret : null
   ecs_cluster_name               = local.name
   prefect_work_pool_name         = local.work_pool_name
   github_repository              = var.github_repository
@@ -206,6 +223,10 @@ module "prefect" {
   prefect_api_key_secret_name = local.prefect_secret
   flow_api_key                = var.prefect_flow_api_key
   flow_api_key_version        = var.prefect_flow_api_key_version
+  enable_fred                 = var.enable_fred
+  fred_api_key_secret_name    = local.fred_secret
+  fred_api_key                = var.fred_api_key
+  fred_api_key_version        = var.fred_api_key_version
   push_access_key_id          = module.iam.prefect_push_access_key_id
   push_secret_access_key      = module.iam.prefect_push_secret_access_key
   notification_emails         = var.alarm_emails

@@ -112,3 +112,23 @@ output "prefect_api_key_secret_arn" {
   description = "Secrets Manager ARN of the Prefect API key."
   value       = module.prefect.prefect_api_key_secret_arn
 }
+
+output "athena_workgroup" {
+  description = "Athena workgroup for SQL on the lake (results SSE-KMS, expire after 30 days)."
+  value       = module.analytics.workgroup_name
+}
+
+output "glue_database" {
+  description = "Glue database of the lake's tables (partition projection on date)."
+  value       = module.analytics.database_name
+}
+
+output "analyst_role_arn" {
+  description = "Read-only role for Athena queries on the lake."
+  value       = module.analytics.analyst_role_arn
+}
+
+output "fred_api_key_secret_arn" {
+  description = "ARN of the Secrets Manager secret with the FRED API key (null unless enable_fred)."
+  value       = module.prefect.fred_api_key_secret_arn
+}

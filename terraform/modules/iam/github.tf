@@ -457,6 +457,20 @@ data "aws_iam_policy_document" "github_deploy" {
   }
 
   statement {
+    sid = "ManageOwnCatalogAndWorkgroup"
+    # modules/analytics: the Glue database, its tables and the Athena workgroup, by name. Glue
+    # checks CreateTable/UpdateTable on the catalog, the database and the table alike.
+    actions = ["glue:*", "athena:*"] # create, update, tag, delete: only the resources below
+    resources = [
+      "${local.arn_prefix}:glue:${local.region}:${local.account_id}:catalog",
+      "${local.arn_prefix}:glue:${local.region}:${local.account_id}:database/${local.glue_database}",
+      "${local.arn_prefix}:glue:${local.region}:${local.account_id}:table/${local.glue_database}/*",
+      "${local.arn_prefix}:glue:${local.region}:${local.account_id}:userDefinedFunction/${local.glue_database}/*",
+      "${local.arn_prefix}:athena:${local.region}:${local.account_id}:workgroup/${var.name}-analytics",
+    ]
+  }
+
+  statement {
     sid = "ManageOwnKey"
     # GenerateDataKey* = the plain and WithoutPlaintext variants; only the key aliased <name>.
     actions = [

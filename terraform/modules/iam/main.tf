@@ -16,12 +16,15 @@ locals {
   arn_prefix = "arn:${local.partition}"
 
   lake_objects = "${var.lake_bucket_arn}/*"
+  # The Glue database of modules/analytics (its name rule: dashes as underscores).
+  glue_database = replace(var.name, "-", "_")
 
   # Lake tables each writer owns (brief: "Writers"). A writer may also keep a conflicting copy
   # of its own tables under _rejected/<table>/ (core.lake keeps it there instead of overwriting).
+  # The macro step writes both macro tables in one task (ingest --source fred, and daily).
   owned_tables = {
-    ingest   = ["raw.market", "raw.macro"]
-    features = ["curated.market_daily", "curated.macro_release_aligned", "features_daily", "labels_daily"]
+    ingest   = ["raw.market", "raw.macro", "curated.macro_release_aligned"]
+    features = ["curated.market_daily", "features_daily", "labels_daily"]
     train    = []
     infer    = ["predictions_daily"]
   }
@@ -62,7 +65,10 @@ locals {
   flows_log_group_arn = "${local.arn_prefix}:logs:${local.region}:${local.account_id}:log-group:${var.flows_log_group_name}"
   # Secrets Manager appends a random 6-character suffix to a secret's ARN.
   prefect_api_key_secret_arn = "${local.arn_prefix}:secretsmanager:${local.region}:${local.account_id}:secret:${var.prefect_api_key_secret_name}-??????"
-  api_keys_secret_arn        = "${local.arn_prefix}:secretsmanager:${local.region}:${local.account_id}:secret:${var.api_keys_secret_name}-??????"
+  fred_api_key_secret_arn    = var.fred_api_key_secret_name == null ? null : "${local.arn_prefix}:secretsmanager:${local.region}:${local.account_id}:secret:${var.fred_api_key_secret_name}-??????"
+  # Secrets ECS injects into flow containers (read by the flows' execution role).
+  flow_secret_arns    = compact([local.prefect_api_key_secret_arn, local.fred_api_key_secret_arn])
+  api_keys_secret_arn = "${local.arn_prefix}:secretsmanager:${local.region}:${local.account_id}:secret:${var.api_keys_secret_name}-??????"
 
   flow_services = [for s in keys(var.ecr_repository_arns) : s if s != "api"]
 }
@@ -77,6 +83,25 @@ data "aws_iam_policy_document" "boundary" {
     resources = [
       var.lake_bucket_arn,
       local.lake_objects,
+    ]
+  }
+
+  statement {
+    sid = "LakeCatalogAndQueries"
+    # The analyst role (modules/analytics): read the Glue catalog, run Athena queries; only in
+    # this environment's database and workgroup.
+    actions = [
+      "glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables",
+      "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition",
+      "athena:StartQueryExecution", "athena:StopQueryExecution", "athena:GetQueryExecution",
+      "athena:GetQueryResults", "athena:GetQueryResultsStream", "athena:BatchGetQueryExecution",
+      "athena:ListQueryExecutions", "athena:GetWorkGroup",
+    ]
+    resources = [
+      "${local.arn_prefix}:glue:${local.region}:${local.account_id}:catalog",
+      "${local.arn_prefix}:glue:${local.region}:${local.account_id}:database/${local.glue_database}",
+      "${local.arn_prefix}:glue:${local.region}:${local.account_id}:table/${local.glue_database}/*",
+      "${local.arn_prefix}:athena:${local.region}:${local.account_id}:workgroup/${var.name}-analytics",
     ]
   }
 
@@ -122,7 +147,7 @@ data "aws_iam_policy_document" "boundary" {
   statement {
     sid       = "PrefectApiKeyAndApiKeyHashes"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [local.prefect_api_key_secret_arn, local.api_keys_secret_arn]
+    resources = concat(local.flow_secret_arns, [local.api_keys_secret_arn])
   }
 
   statement {
@@ -281,7 +306,7 @@ resource "aws_iam_role_policy" "flow_task" {
 
 # ---------------------------------------------------------------------------------------------
 # Execution roles: image pull and log writes for the API, and for the flows (which also read
-# the Prefect API key secret that ECS injects as PREFECT_API_KEY).
+# the Prefect API key secret that ECS injects as PREFECT_API_KEY, and the FRED key's).
 # ---------------------------------------------------------------------------------------------
 data "aws_iam_policy_document" "api_execution" {
   statement {
@@ -338,7 +363,7 @@ data "aws_iam_policy_document" "flows_execution" {
   statement {
     sid       = "ReadPrefectApiKey"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [local.prefect_api_key_secret_arn]
+    resources = local.flow_secret_arns # the Prefect key, and the FRED key when enabled
   }
 
   statement {

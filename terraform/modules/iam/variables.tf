@@ -90,6 +90,12 @@ variable "prefect_api_key_secret_name" {
   type        = string
 }
 
+variable "fred_api_key_secret_name" {
+  description = "Name of the Secrets Manager secret holding the FRED API key, or null when the macro step is off."
+  type        = string
+  default     = null
+}
+
 variable "ecs_cluster_name" {
   description = "Name of the ECS cluster the flows run in."
   type        = string

@@ -351,6 +351,32 @@ resource "aws_cloudwatch_metric_alarm" "predictions_stale" {
   tags                = var.tags
 }
 
+# Feature drift: every infer run prints an EMF line FeatureDriftMaxExcessPSI {Service=model}
+# (flows/tasks.py, core.models.drift): over the last 20 sessions, the largest excess of a model
+# feature's PSI against its training deciles over the largest PSI any 20-session window of the
+# training data itself showed. Raw PSI is emitted too (FeatureDriftMaxPSI) but is not alarmed:
+# on SPY's persistent features it exceeded 0.25 on every weekly check since 2015
+# (docs/models.md, "Feature drift"). One datapoint per evening; 3 breaching days within 5
+# calendar days = 3 sessions in a row, a weekend in between included. No infer, no datapoint:
+# the freshness alarm covers that (notBreaching here).
+resource "aws_cloudwatch_metric_alarm" "feature_drift" {
+  alarm_name          = "${var.name}-feature-drift"
+  alarm_description   = "A model feature's recent 20 sessions lie beyond anything the training data showed (FeatureDriftMaxExcessPSI > ${var.feature_drift_threshold}) on 3 sessions; the infer log line names the feature (docs/runbook.md)."
+  namespace           = var.metrics_namespace
+  metric_name         = "FeatureDriftMaxExcessPSI"
+  dimensions          = { Service = "model" }
+  statistic           = "Maximum"
+  period              = 86400
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  threshold           = var.feature_drift_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
 # ---------------------------------------------------------------------------------------------
 # Dashboard.
 # ---------------------------------------------------------------------------------------------
@@ -362,6 +388,7 @@ locals {
     aws_cloudwatch_metric_alarm.api_5xx_rate.arn,
     aws_cloudwatch_metric_alarm.edge_5xx_rate.arn,
     aws_cloudwatch_metric_alarm.predictions_stale.arn,
+    aws_cloudwatch_metric_alarm.feature_drift.arn,
   ]
 }
 

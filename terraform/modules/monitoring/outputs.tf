@@ -12,6 +12,7 @@ output "alarm_names" {
     api_5xx_rate        = aws_cloudwatch_metric_alarm.api_5xx_rate.alarm_name
     edge_5xx_rate       = aws_cloudwatch_metric_alarm.edge_5xx_rate.alarm_name
     predictions_stale   = aws_cloudwatch_metric_alarm.predictions_stale.alarm_name
+    feature_drift       = aws_cloudwatch_metric_alarm.feature_drift.alarm_name
   }
 }
 

@@ -143,3 +143,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "feature_drift_threshold" {
+  description = "Excess PSI (over the training windows' own largest PSI) of the most drifting model feature above which 3 sessions raise the drift alarm."
+  type        = number
+  default     = 0.25
+
+  validation {
+    condition     = var.feature_drift_threshold > 0
+    error_message = "feature_drift_threshold must be positive."
+  }
+}

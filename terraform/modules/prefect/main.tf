@@ -1,11 +1,12 @@
 # Prefect Cloud side of the batch: the ECS push work pool whose base job template points at
 # this environment's cluster, roles, subnets and Spot capacity; one Prefect variable per
 # deployment family holding its task role ARN (prefect.yaml reads them); automations that
-# notify on failed flow runs; and the flows' own Prefect API key in Secrets Manager, which ECS
-# injects into flow containers as PREFECT_API_KEY (never as a plain environment variable). That
-# key belongs to a service account of its own with the least built-in workspace role that runs
-# flows (Developer; Prefect Cloud docs, "Manage roles": Runner may only start deployments), not
-# to the CI key that configures this provider (terraform/README.md, "Prefect keys").
+# notify on failed flow runs; and the flows' own Prefect API key (and, when enabled, the FRED
+# API key) in Secrets Manager, which ECS injects into flow containers as PREFECT_API_KEY (and
+# VOLCAST_FRED_API_KEY), never as plain environment variables. The Prefect key belongs to a
+# service account of its own with the least built-in workspace role that runs flows
+# (Developer; Prefect Cloud docs, "Manage roles": Runner may only start deployments), not to
+# the CI key that configures this provider (terraform/README.md, "Prefect keys").
 
 data "aws_region" "current" {}
 
@@ -25,6 +26,29 @@ resource "aws_secretsmanager_secret_version" "prefect_api_key" {
   secret_id                = aws_secretsmanager_secret.prefect_api_key.id
   secret_string_wo         = var.flow_api_key
   secret_string_wo_version = var.flow_api_key_version
+}
+
+# ---------------------------------------------------------------------------------------------
+# The FRED API key (optional macro step), stored write-only like the Prefect key, injected by
+# ECS into every flow container as VOLCAST_FRED_API_KEY through the task definition's secrets.
+# ---------------------------------------------------------------------------------------------
+resource "aws_secretsmanager_secret" "fred_api_key" {
+  #checkov:skip=CKV2_AWS_57:FRED keys are issued at fredaccount.stlouisfed.org; rotation = a new key in CI's secret and fred_api_key_version + 1 (docs/runbook.md)
+  count = var.enable_fred ? 1 : 0
+
+  name                    = var.fred_api_key_secret_name
+  description             = "FRED API key of the macro step (injected by ECS as VOLCAST_FRED_API_KEY)."
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = 7
+  tags                    = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "fred_api_key" {
+  count = var.enable_fred ? 1 : 0
+
+  secret_id                = aws_secretsmanager_secret.fred_api_key[0].id
+  secret_string_wo         = var.fred_api_key
+  secret_string_wo_version = var.fred_api_key_version
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -77,8 +101,24 @@ locals {
     match_latest_revision_in_family = true
   }
 
+  # Secrets of the flow container beyond the Prefect key. prefect-aws merges its own
+  # PREFECT_API_KEY secret into these instead of replacing them (ecs_worker.py,
+  # _prepare_task_definition; tests/infra/test_terraform.py runs that code on this shape), and
+  # drops an empty list.
+  container_secrets = [
+    for arn in aws_secretsmanager_secret.fred_api_key[*].arn : { name = "VOLCAST_FRED_API_KEY", valueFrom = arn }
+  ]
+  default_task_definition = local.default_template.job_configuration.task_definition
+
   base_job_template = {
-    job_configuration = local.default_template.job_configuration
+    job_configuration = merge(local.default_template.job_configuration, {
+      task_definition = merge(local.default_task_definition, {
+        containerDefinitions = [
+          for container in local.default_task_definition.containerDefinitions :
+          merge(container, { secrets = local.container_secrets })
+        ]
+      })
+    })
     variables = merge(local.default_template.variables, {
       properties = {
         for name, schema in local.default_template.variables.properties :

@@ -18,6 +18,11 @@ output "prefect_api_key_secret_arn" {
   value       = aws_secretsmanager_secret.prefect_api_key.arn
 }
 
+output "fred_api_key_secret_arn" {
+  description = "ARN of the Secrets Manager secret with the FRED API key (null unless enable_fred)."
+  value       = one(aws_secretsmanager_secret.fred_api_key[*].arn)
+}
+
 output "failed_flow_run_automation_id" {
   description = "ID of the failed-flow-run automation (null without a notification target)."
   value       = one(prefect_automation.flow_run_failed[*].id)

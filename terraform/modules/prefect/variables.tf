@@ -160,6 +160,41 @@ variable "flow_api_key_version" {
   }
 }
 
+variable "enable_fred" {
+  description = "Create the FRED API key secret and inject it into flow containers (the optional macro step)."
+  type        = bool
+  default     = false
+}
+
+variable "fred_api_key_secret_name" {
+  description = "Secrets Manager name of the FRED API key (e.g. volcast/prod/fred-api-key)."
+  type        = string
+}
+
+variable "fred_api_key" {
+  description = "FRED API key (32 lower-case letters and digits); ephemeral, written write-only. Needed when enable_fred."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = var.fred_api_key == null || var.fred_api_key == "" || can(regex("^[a-z0-9]{32}$", var.fred_api_key))
+    error_message = "fred_api_key must be a 32-character FRED API key."
+  }
+}
+
+variable "fred_api_key_version" {
+  description = "Increase by one to write a rotated fred_api_key into Secrets Manager."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.fred_api_key_version >= 1
+    error_message = "fred_api_key_version must be at least 1."
+  }
+}
+
 variable "push_access_key_id" {
   description = "Access key id of the bounded IAM user the push pool calls ECS with."
   type        = string

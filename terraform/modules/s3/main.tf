@@ -149,5 +149,25 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  dynamic "rule" {
+    for_each = var.expirations
+    content {
+      id     = "expire-${trimsuffix(rule.value.prefix, "/")}"
+      status = "Enabled"
+      filter {
+        prefix = rule.value.prefix
+      }
+      abort_incomplete_multipart_upload {
+        days_after_initiation = 1
+      }
+      expiration {
+        days = rule.value.days
+      }
+      noncurrent_version_expiration {
+        noncurrent_days = 1
+      }
+    }
+  }
+
   depends_on = [aws_s3_bucket_versioning.this]
 }

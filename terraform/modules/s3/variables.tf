@@ -50,6 +50,20 @@ variable "transitions" {
   }
 }
 
+variable "expirations" {
+  description = "Key prefixes whose objects expire (are deleted) after days, e.g. query results."
+  type = list(object({
+    prefix = string
+    days   = number
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for e in var.expirations : e.prefix != "" && endswith(e.prefix, "/") && e.days >= 1])
+    error_message = "Each expiration needs a non-empty key prefix ending in / and at least 1 day."
+  }
+}
+
 variable "noncurrent_version_expiration_days" {
   description = "Days a replaced or deleted object version is kept before it expires."
   type        = number
