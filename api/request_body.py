@@ -6,11 +6,14 @@ request here, more than all the rest of a dated lookup; ``PredictRequest.model_v
 parses and validates the bytes in ~3 us (docs/benchmarks.md). What the client sees is the
 same: the same model and checks, 422 with ``loc`` (starting with ``"body"``), ``msg`` and
 ``type`` per error, through the app's RequestValidationError handler, and the same request
-schema in OpenAPI (``PREDICT_BODY_OPENAPI`` on the route, the model under components).
+schema in OpenAPI (``PREDICT_BODY_OPENAPI`` on the route, the model under components). Bodies
+pydantic-core cannot parse go through Python's ``json`` as FastAPI's did (unpaired surrogate
+escapes are valid there), so they get the same answers too.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -63,8 +66,31 @@ async def predict_request(http: Request) -> PredictRequest:
     try:
         return PredictRequest.model_validate_json(body)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False, include_context=False)
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+        errors = _body_errors(exc)
+        if errors[0]["type"] != "json_invalid":
+            raise RequestValidationError(errors) from None
+    return _from_python_json(body)
+
+
+def _from_python_json(body: bytes) -> PredictRequest:
+    """The slow path, for text pydantic-core's parser refuses. Mostly that is not JSON (a 422
+    naming the body), but Python's parser, FastAPI's, also takes unpaired surrogate escapes
+    (``"\\ud800"``): such a body is validated like any other, and its errors name the client's
+    keys (the app's RequestValidationError handler escapes them, from ``body``)."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # not UTF-8 or not JSON, too deep, huge ints
+        error = {"loc": ("body",), "msg": f"the body is not JSON text ({type(exc).__name__})"}
+        raise RequestValidationError([{**error, "type": "json_invalid"}]) from None
+    try:
+        return PredictRequest.model_validate(parsed)
+    except ValidationError as exc:
+        raise RequestValidationError(_body_errors(exc), body=parsed) from None
+
+
+def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    return [{**e, "loc": ("body", *e["loc"])} for e in errors]
 
 
 async def _read_body(http: Request) -> bytes:
