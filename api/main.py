@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         telemetry=NO_TELEMETRY,
     )
+    document_request_models(app)  # the body's models under components, then the examples
     use_served_examples(app)
     app.add_middleware(AccessLogMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -186,7 +187,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             model_features=list(model.names) if model else [],
         )
 
-    document_request_models(app)
     return app
 
 
