@@ -41,6 +41,7 @@ from api.schemas import (
 )
 from api.scorer import WARM_TIMEOUT_S, ScorerProcess, ScorerUnavailable
 from core.config import Settings
+from core.features import FEATURE_UNITS, UNIT_DESCRIPTIONS
 from core.labels import HORIZON_SESSIONS
 from core.models.bands import BAND_LEVEL
 from core.models.inference import STORED_DRIVERS
@@ -304,6 +305,15 @@ def _feature_errors(exc: FeatureVectorError) -> list[dict[str, Any]]:
     errors += [
         {"loc": ["body", "features", n], "msg": "must be a finite number", "type": "finite_number"}
         for n in exc.non_finite
+    ]
+    errors += [
+        {
+            "loc": ["body", "features", n],
+            "msg": f"outside [{lo:g}, {hi:g}], the domain of {FEATURE_UNITS[n]}: "
+            f"{UNIT_DESCRIPTIONS[FEATURE_UNITS[n]]}",
+            "type": "out_of_domain",
+        }
+        for n, (lo, hi) in sorted(exc.out_of_domain.items())
     ]
     return errors
 

@@ -297,7 +297,13 @@ class ApiKeyHolder:
                 return False
             changed = self.keyring is None or keyring.digests != self.keyring.digests
             self.keyring, self._version, self.last_error = keyring, version, None
-            if changed:
+            if changed and text is None:  # a mistyped path looks exactly like this
+                log.warning(
+                    "API keys: %s holds no keys (missing): every request with a key gets 403; "
+                    "create one with `volcast api-keys create --name N`",
+                    self.store.description,
+                )
+            elif changed:
                 log.info("API keys loaded from %s: %d active", self.store.description, len(keyring))
             return changed
 

@@ -18,6 +18,8 @@ of n sessions, sqrt(252 / n * sum of the per-day variance proxy). Returns are lo
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
@@ -131,6 +133,20 @@ _UNIT_OF_GROUP: dict[str, tuple[str, ...]] = {
     "ratio": ("vix_term",),
     "share": ("vix_pct_252d",),
     "correlation": ("corr_spy_tlt_63d",),
+}
+#: Each unit's domain [lo, hi]: what a feature can be by definition (shares, correlations) or
+#: far beyond any market history (vols: 10 = 1,000% annualized, where SPY's worst day since 1993,
+#: -11.6% on 2020-03-16, is a 1-session vol of 1.8; log returns: a 99.99% loss is -9.2). A posted
+#: feature vector outside it is refused (core.serving): e.g. VIX sent in points (15.85), not as
+#: a decimal (0.1585).
+UNIT_DOMAINS: dict[str, tuple[float, float]] = {
+    "vol": (0.0, 10.0),
+    "vol_points": (-10.0, 10.0),
+    "log_return": (-10.0, 10.0),
+    "log_ratio": (-20.0, 20.0),
+    "ratio": (0.0, 100.0),
+    "share": (0.0, 1.0),
+    "correlation": (-1.0, 1.0),
 }
 #: Feature name -> its unit (a key of UNIT_DESCRIPTIONS), for every feature column.
 FEATURE_UNITS: dict[str, str] = {
@@ -320,3 +336,10 @@ def build_features(curated: pd.DataFrame) -> pd.DataFrame:
     features = compute_features(curated)
     finite = np.isfinite(features[list(FEATURE_COLUMNS)].to_numpy()).all(axis=1)
     return features.loc[finite].reset_index(drop=True)
+
+
+def feature_domain(name: str) -> tuple[float, float]:
+    """[lo, hi] a value of feature ``name`` can take (UNIT_DOMAINS of its unit); a column that
+    is not a features_daily feature has no bound: (-inf, inf)."""
+    unit = FEATURE_UNITS.get(name)
+    return UNIT_DOMAINS[unit] if unit is not None else (-math.inf, math.inf)

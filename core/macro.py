@@ -119,7 +119,7 @@ def series_for(ids: Sequence[str] | None) -> list[MacroSeries]:
         raise UnknownSeriesError(
             f"VOLCAST_FRED_SERIES names {unknown}, which core/macro.py CATALOGUE does not "
             f"describe; known: {sorted(CATALOGUE)}. Add an entry with its frequency and release "
-            "lag (docs/runbook.md, 'Add a macro series')."
+            "lag (docs/runbook.md, 'Add a series')."
         )
     return [CATALOGUE[s] for s in wanted]
 

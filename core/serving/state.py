@@ -26,6 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from core.explain import Driver, rank_drivers
+from core.features import feature_domain
 from core.models.bands import Band
 from core.models.inference import STORED_DRIVERS
 from core.models.servable import ModelKind, ServableModel
@@ -38,8 +39,16 @@ class NoFeaturesError(LookupError):
 class FeatureVectorError(ValueError):
     """A posted feature vector does not fit the model: names the offending features."""
 
-    def __init__(self, unknown: list[str], missing: list[str], non_finite: list[str]):
+    def __init__(
+        self,
+        unknown: list[str],
+        missing: list[str],
+        non_finite: list[str],
+        out_of_domain: dict[str, tuple[float, float]] | None = None,
+    ):
         self.unknown, self.missing, self.non_finite = unknown, missing, non_finite
+        #: feature -> the [lo, hi] its value lies outside (core.features.feature_domain)
+        self.out_of_domain = out_of_domain or {}
         parts = []
         if unknown:
             parts.append(f"unknown features {unknown}")
@@ -47,6 +56,8 @@ class FeatureVectorError(ValueError):
             parts.append(f"missing features {missing}")
         if non_finite:
             parts.append(f"non-finite values for {non_finite}")
+        if self.out_of_domain:
+            parts.append(f"values outside their domain for {sorted(self.out_of_domain)}")
         super().__init__("; ".join(parts))
 
 
@@ -78,6 +89,9 @@ class ServingModel:
     positions: dict[str, int] = field(init=False)
     #: values -> tuple of the values of ``names``, in order (one C call).
     pick: Callable[[Mapping[str, float]], tuple[float, ...]] = field(init=False)
+    #: Each feature's domain bounds in ``names`` order (core.features.feature_domain).
+    lower: NDArray[np.float64] = field(init=False)
+    upper: NDArray[np.float64] = field(init=False)
 
     def __post_init__(self) -> None:
         names = tuple(self.model.feature_names or ())
@@ -86,6 +100,9 @@ class ServingModel:
         getter = operator.itemgetter(*names)
         pick = getter if len(names) > 1 else (lambda values: (getter(values),))
         object.__setattr__(self, "pick", pick)
+        bounds = np.array([feature_domain(n) for n in names], dtype=np.float64).reshape(-1, 2)
+        object.__setattr__(self, "lower", bounds[:, 0])
+        object.__setattr__(self, "upper", bounds[:, 1])
 
     def forecast(self, as_of: dt.date | None, vol: float, drivers: list[Driver]) -> Forecast:
         """A scored row as a Forecast of this version, with its band."""
@@ -114,7 +131,8 @@ class ServingModel:
             row = np.array(self.pick(values), dtype=np.float64)
         except (KeyError, TypeError, ValueError, OverflowError):
             row = None
-        if row is not None and np.isfinite(row).all():
+        in_domain = row is not None and bool(((row >= self.lower) & (row <= self.upper)).all())
+        if in_domain:  # also finite: NaN compares False, infinities are outside every bound
             if len(values) == len(self.names):  # every model feature and nothing else
                 return row
             if all(n in self.positions or n in ignorable for n in values):
@@ -124,7 +142,14 @@ class ServingModel:
         non_finite = [
             n for n, v in values.items() if n in self.positions and not _is_finite_number(v)
         ]
-        raise FeatureVectorError(unknown, missing, non_finite)
+        out_of_domain = {
+            n: feature_domain(n)
+            for n, v in values.items()
+            if n in self.positions
+            and n not in non_finite
+            and not feature_domain(n)[0] <= v <= feature_domain(n)[1]
+        }
+        raise FeatureVectorError(unknown, missing, non_finite, out_of_domain)
 
 
 def _is_finite_number(value: object) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from core import contracts
-from core.calendar import DateLike, shift_trading_days, to_day, trading_days
+from core.calendar import DateLike, latest_trading_day, shift_trading_days, to_day, trading_days
 from core.config import SYMBOLS
 from core.features import LOOKBACK_SESSIONS, build_features
 from core.labels import HORIZON_SESSIONS, build_labels
@@ -88,7 +88,18 @@ def ingest(
     series that had not started yet (VIX3M before 2009) from a gap, and sees whether a bar
     on its last day is undone the next session. A finding that no recorded acceptance covers
     stops the step before anything is written.
+
+    Raises ValueError for an ``end`` (or ``known_until``) after the latest XNYS session whose
+    close has passed: no source has that bar yet (a synthetic source would invent one, and a
+    stored future partition would hide the real one when its day comes).
     """
+    latest = latest_trading_day()
+    for name, value in (("end", end), ("known_until", known_until)):
+        if value is not None and to_day(value) > latest:
+            raise ValueError(
+                f"raw.market: {name} {to_day(value).date()} is after the latest closed XNYS "
+                f"session ({latest.date()}): its bars do not exist yet"
+            )
     days = session_range(start, end)
     source = source or get_source(ctx.settings)
     first = shift_trading_days(days[0], -(REFERENCE_SESSIONS + 1))

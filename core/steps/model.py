@@ -191,8 +191,13 @@ def train(ctx: Context, asof: DateLike | None = None) -> TrainResult:
         production=production_recipe(previous_meta) if previous_meta else None,
         source=source,
     )
+    # A train as of an earlier session than the champion's (a re-run, `run --asof` on a lake
+    # that is further on) registers its versions but replaces nothing: a champion is never
+    # swapped for one trained on less data.
+    champion_asof = (previous_meta or {}).get("training_data", {}).get("asof")
+    behind = champion_asof is not None and pd.Timestamp(champion_asof) > asof
     baseline = None
-    if previous_meta is None or model_kind(previous_meta) == REFERENCE_KIND:
+    if previous_meta is None or (model_kind(previous_meta) == REFERENCE_KIND and not behind):
         why = "weekly refit of the HAR-X(VIX) champion" if previous else "first champion"
         fitted = fit_reference(
             data, asof=asof, reason=why, evaluation=outcome.evaluation, source=source
@@ -203,7 +208,9 @@ def train(ctx: Context, asof: DateLike | None = None) -> TrainResult:
     version = reused or registry.register(outcome.files, outcome.metadata)
     gate_dict = outcome.decision.to_dict()
     canary = None
-    if outcome.decision.passed and version != champion:
+    if outcome.decision.passed and version != champion and behind:
+        gate_dict["reason"] += f"; not promoted: the champion is trained as of {champion_asof}"
+    elif outcome.decision.passed and version != champion:
         canary = canary_check(ctx, version, champion)
         if canary["passed"]:
             registry.promote(version, reason=f"challenger {outcome.decision.reason}")

@@ -3,6 +3,7 @@ exact linear drivers, and /health and /version naming the kind and why it serves
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,3 +113,35 @@ def test_posted_vectors_still_name_what_does_not_fit(
         (("body", "features", "not_a_feature"), "unknown_feature"),
         (("body", "features", "vix"), "missing_feature"),
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("vix", 1e300), ("vix", -0.2), ("vix", 15.85), ("rv_cc_1d", 11.0)],
+)
+def test_posted_values_outside_their_domain_are_422_naming_the_domain(
+    client: TestClient, baseline_lake: Path, name: str, value: float
+) -> None:
+    """A vol above 1,000% or below 0 (VIX in points, a sign slip, an overflow that made the
+    SHAP values infinite) is refused by name with the unit, never scored into a clipped answer
+    or a null driver."""
+    day = client.post("/predict", json={}).json()["as_of"]
+    row = _feature_row(baseline_lake, day)
+    response = client.post("/predict", json={"features": {**row, name: value}})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "features", name] and error["type"] == "out_of_domain"
+    assert error["msg"].startswith("outside [0, 10], the domain of vol: annualized volatility")
+
+
+def test_a_posted_vector_at_its_domain_edge_has_finite_drivers(
+    client: TestClient, baseline_lake: Path
+) -> None:
+    day = client.post("/predict", json={}).json()["as_of"]
+    row = _feature_row(baseline_lake, day)
+    for edge in (0.0, 10.0):
+        response = client.post("/predict", json={"features": {**row, "vix": edge}})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert math.isfinite(body["rv_5d_hat"]) and body["rv_5d_hat"] > 0
+        assert all(math.isfinite(d["shap"]) for d in body["top_drivers"])

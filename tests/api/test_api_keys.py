@@ -129,6 +129,20 @@ def test_a_failed_refresh_keeps_the_last_good_keys(tmp_path: Path) -> None:
     assert holder.keyring.check(key), "the last good keys were dropped"
 
 
+def test_a_missing_key_file_is_said_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mistyped VOLCAST_API_KEYS path fails closed (no key is valid) and says so once."""
+    store = FileKeyStore(tmp_path / "no-such-keys.json")
+    holder = ApiKeyHolder(store)
+    with caplog.at_level(logging.WARNING, logger="core.api_keys"):
+        holder.refresh()
+        holder.refresh()
+    assert holder.keyring is not None and len(holder.keyring) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "no-such-keys.json holds no keys (missing)" in warnings[0]
+
+
 # ---- `volcast api-keys` on Secrets Manager ------------------------------------------------------
 
 

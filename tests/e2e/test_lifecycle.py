@@ -156,6 +156,8 @@ def test_a_retrain_on_the_same_data_and_code_registers_nothing(ctx: steps.Contex
     # other data is another model
     earlier = steps.train(_strict(ctx), "2022-11-30")
     assert not earlier.unchanged and earlier.challenger.version not in versions
+    # ... registered, but the champion trained on more data (as of 2022-12-30) stays
+    assert earlier.baseline is None and earlier.production_after == first.production_after
 
 
 def test_a_catboost_champion_stays_when_the_challenger_is_refused(ctx: steps.Context) -> None:

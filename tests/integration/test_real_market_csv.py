@@ -12,8 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core import contracts
 from core.calendar import non_trading_days, trading_days
 from core.config import SYMBOLS
+from core.features import FEATURE_COLUMNS, FEATURE_UNITS, build_features, feature_domain
+from core.market import curate, raw_bars
 from core.sources import RAW_COLUMNS, CsvFolderSource
 from tests.conftest import SHARED_MARKET
 
@@ -130,3 +133,18 @@ def test_through_the_last_common_day_and_the_preliminary_hyg_row() -> None:
 
 def test_load_time(loaded: tuple[pd.DataFrame, list[str], float]) -> None:
     assert loaded[2] < 3.0, f"loading the folder took {loaded[2]:.2f} s"
+
+
+def test_every_real_feature_lies_in_its_units_domain(frame: pd.DataFrame) -> None:
+    """The bounds a posted vector is held to (core.features.UNIT_DOMAINS) hold every feature
+    the real market data 2007-2026 produced, crises included, with room to spare."""
+    raw = contracts.validate(contracts.RAW_MARKET, raw_bars(frame))
+    features = build_features(curate(raw, raw["date"].min()))
+    assert len(features) > 4000
+    for name in FEATURE_COLUMNS:
+        lo, hi = feature_domain(name)
+        values = features[name]
+        assert values.between(lo, hi).all(), (name, values.min(), values.max())
+        if FEATURE_UNITS[name] not in ("share", "correlation"):  # bounds not by definition
+            # room to spare: no value is within half of the bound's magnitude
+            assert values.abs().max() < max(abs(lo), abs(hi)) / 2, (name, values.abs().max())

@@ -92,9 +92,11 @@ def test_output_formats(lake: Lake) -> None:
     csv = pd.read_csv(io.StringIO(render(frame, "csv")))
     assert csv.columns.tolist() == ["date", "rv_5d"] and csv["rv_5d"].tolist() == [0.09, 0.2]
     records = json.loads(render(frame, "json"))
-    assert records[0]["rv_5d"] == 0.09 and records[0]["date"].startswith("2024-01-02")
+    assert records[0] == {"date": "2024-01-02", "rv_5d": 0.09}
     table = render(frame, "table").splitlines()
     assert table[0].split() == ["date", "rv_5d"] and len(table) == 3
+    empty = query(lake, "SELECT date, rv_5d FROM labels_daily WHERE rv_5d > 1")
+    assert render(empty, "table") == "date  rv_5d\n(0 rows)\n"
     with pytest.raises(ValueError, match="unknown format"):
         render(frame, "xml")
 
@@ -133,3 +135,38 @@ def test_the_cli_prints_csv_and_a_clear_error(lake: Lake, monkeypatch) -> None:
     with pytest.raises(SystemExit) as stop:
         run_cli()
     assert stop.value.code == 1
+
+
+def test_csv_and_json_keep_every_value(lake: Lake) -> None:
+    """Full float precision, nested drivers as JSON, NaN as null/empty: a user's script reads
+    back what the lake holds."""
+    fill(lake)
+    exact = 0.1288098315051254
+    sql = f"""SELECT date, top_drivers, rv_5d_lo, {exact}::DOUBLE AS x, 'nan'::DOUBLE AS n
+              FROM predictions_daily ORDER BY date LIMIT 1"""
+    frame = query(lake, sql)
+    records = json.loads(render(frame, "json"))
+    assert records == [
+        {
+            "date": "2024-01-02",
+            "top_drivers": [{"feature": "vix", "value": 0.2, "shap": 0.1}],
+            "rv_5d_lo": None,
+            "x": exact,
+            "n": None,
+        }
+    ]
+    row = pd.read_csv(io.StringIO(render(frame, "csv"))).iloc[0]
+    assert row["x"] == exact and np.isnan(row["n"]) and row["date"] == "2024-01-02"
+    assert json.loads(row["top_drivers"]) == records[0]["top_drivers"]
+
+
+def test_one_statement_with_rows_and_no_progress_bar(lake: Lake) -> None:
+    """Empty text and several statements are refused by name (DuckDB would show only the
+    last result); the progress bar, which DuckDB prints on stdout ahead of the result of a
+    query over ~2 s, is off."""
+    fill(lake)
+    for text, count in (("", 0), (" ; ", 0), ("SELECT 1; SELECT 2", 2)):
+        with pytest.raises(SqlError, match=f"one SQL statement expected, got {count}"):
+            query(lake, text)
+    got = query(lake, "SELECT current_setting('enable_progress_bar') AS on")
+    assert got["on"].tolist() == [False]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from core import contracts, steps
-from core.calendar import shift_trading_days, trading_days
+from core.calendar import latest_trading_day, shift_trading_days, trading_days
 from core.config import Settings
 from core.contracts import ContractError
 from core.lake import Lake
@@ -136,6 +136,25 @@ def test_stale_source_is_an_error(ctx: steps.Context, synthetic: pd.DataFrame) -
 def test_non_trading_day_is_refused(ctx: steps.Context) -> None:
     with pytest.raises(ValueError, match="no XNYS trading day"):
         steps.daily(ctx, "2021-12-25")
+
+
+def test_a_session_that_has_not_closed_is_refused(ctx: steps.Context) -> None:
+    """A future day (the synthetic source would invent its bars) stops every entry point
+    before anything is written, with the latest closed session in the message."""
+    latest = latest_trading_day()
+    future = shift_trading_days(latest, 3)
+    calls = (
+        lambda: steps.ingest(ctx, future, future),
+        lambda: steps.daily(ctx, future),
+        lambda: steps.backfill(ctx, shift_trading_days(latest, -10), future, progress=False),
+        lambda: steps.run_main_job(ctx, future),
+    )
+    for call in calls:
+        with pytest.raises(
+            ValueError, match=f"after the latest closed XNYS session \\({latest.date()}\\)"
+        ):
+            call()
+    assert ctx.lake.partitions(contracts.RAW_MARKET) == []
 
 
 def test_features_refuse_a_hole_in_the_lookback(ctx: steps.Context) -> None:
