@@ -84,6 +84,7 @@ def access_line(
     method: str,
     path: str,
     client: str | None,
+    key_id: str | None = None,
     timestamp_ms: int | None = None,
 ) -> str:
     """``access_record(...)`` (with log="access" and these fields) as compact JSON: the very text
@@ -91,9 +92,10 @@ def access_line(
     Building the nested dicts and encoding them cost ~4x as much per request."""
     quote = _quote  # json.dumps's own escaper for text, non-ASCII as \u escapes
     peer = "null" if client is None else quote(client)
+    key = "null" if key_id is None else quote(key_id)
     tail = (
         f',"status":{status},"log":"access","request_id":{quote(request_id)},'
-        f'"method":{quote(method)},"path":{quote(path)},"client":{peer}}}'
+        f'"method":{quote(method)},"path":{quote(path)},"client":{peer},"key_id":{key}}}'
     )
     latency = repr(round(latency_ms, 3))  # how json.dumps writes a float
     head = f'"Service":{_SERVICE_JSON},"Route":{quote(route)},"Latency":{latency}'
