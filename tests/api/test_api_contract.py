@@ -364,10 +364,13 @@ def test_encoded_bodies_follow_the_forecast_object() -> None:
     drivers = [{"feature": f"f{i}", "value": float(i), "shap": -0.1 * i} for i in range(6)]
     old = Forecast(dt.date(2022, 1, 3), 0.2, drivers, "v1")
     new = Forecast(dt.date(2022, 1, 3), 0.3, drivers, "v2")  # the same date in a new snapshot
-    assert encoded(old, 5) is encoded(old, 5)
-    assert json.loads(encoded(new, 5))["rv_5d_hat"] == 0.3
-    assert json.loads(encoded(old, 2)) == PredictResponse(
+    assert encoded(old, 5, False) is encoded(old, 5, False)
+    assert json.loads(encoded(new, 5, False))["rv_5d_hat"] == 0.3
+    assert json.loads(encoded(old, 2, False)) == PredictResponse(
         as_of=old.as_of, rv_5d_hat=0.2, top_drivers=drivers[:2], model_version="v1"
     ).model_dump(mode="json")
+    assert json.loads(encoded(old, 5, True))["synthetic_data"] is True  # its own kept body
+    assert json.loads(encoded(old, 5, False))["synthetic_data"] is False
     posted = Forecast(None, 0.25, drivers, "v1")  # vectors are not kept
-    assert encoded(posted, 5) == encoded(posted, 5) and encoded(posted, 5) is not encoded(posted, 5)
+    first, again = encoded(posted, 5, False), encoded(posted, 5, False)
+    assert first == again and first is not again
