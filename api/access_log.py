@@ -9,11 +9,12 @@ logs. Route is the matched route's path template (or "unmatched"), never the raw
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from core.monitoring import emf_record
@@ -46,17 +47,66 @@ def write_line(line: str) -> None:
 METERED_ROUTES = frozenset({"/predict"})
 
 
-def access_record(route: str, latency_ms: float, status: int, **fields: Any) -> dict[str, Any]:
+#: The metrics of a metered line, by name: their units.
+_UNITS = {"Latency": "Milliseconds", "Requests": "Count", "ServerErrors": "Count"}
+
+
+def access_record(
+    route: str, latency_ms: float, status: int, timestamp_ms: int | None = None, **fields: Any
+) -> dict[str, Any]:
     """The access line of one request; an EMF record for a metered route."""
     latency = round(latency_ms, 3)
     if route not in METERED_ROUTES:
         return {"Service": SERVICE, "Route": route, "Latency": latency, "status": status, **fields}
-    metrics = {
-        "Latency": (latency, "Milliseconds"),
-        "Requests": (1, "Count"),
-        "ServerErrors": (1 if status >= 500 else 0, "Count"),
-    }
-    return {**emf_record({"Service": SERVICE, "Route": route}, metrics), "status": status, **fields}
+    values = {"Latency": latency, "Requests": 1, "ServerErrors": 1 if status >= 500 else 0}
+    metrics = {name: (value, _UNITS[name]) for name, value in values.items()}
+    dimensions = {"Service": SERVICE, "Route": route}
+    record = emf_record(dimensions, metrics, timestamp_ms=timestamp_ms)
+    return {**record, "status": status, **fields}
+
+
+#: The EMF directive of a metered line (names and units only: the same for every request).
+_DIRECTIVE = json.dumps(
+    emf_record({"Service": SERVICE, "Route": ""}, {n: (0, u) for n, u in _UNITS.items()})["_aws"][
+        "CloudWatchMetrics"
+    ],
+    separators=(",", ":"),
+)
+_SERVICE_JSON = json.dumps(SERVICE)
+
+
+def access_line(
+    route: str,
+    latency_ms: float,
+    status: int,
+    *,
+    request_id: str,
+    method: str,
+    path: str,
+    client: str | None,
+    key_id: str | None = None,
+    timestamp_ms: int | None = None,
+) -> str:
+    """``access_record(...)`` (with log="access" and these fields) as compact JSON: the very text
+    json.dumps(record, separators=(",", ":")) gives (tests compare them), written out directly.
+    Building the nested dicts and encoding them cost ~4x as much per request."""
+    quote = _quote  # json.dumps's own escaper for text, non-ASCII as \u escapes
+    peer = "null" if client is None else quote(client)
+    key = "null" if key_id is None else quote(key_id)
+    tail = (
+        f',"status":{status},"log":"access","request_id":{quote(request_id)},'
+        f'"method":{quote(method)},"path":{quote(path)},"client":{peer},"key_id":{key}}}'
+    )
+    latency = repr(round(latency_ms, 3))  # how json.dumps writes a float
+    head = f'"Service":{_SERVICE_JSON},"Route":{quote(route)},"Latency":{latency}'
+    if route not in METERED_ROUTES:
+        return f"{{{head}{tail}"
+    stamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    errors = 1 if status >= 500 else 0
+    return (
+        f'{{"_aws":{{"Timestamp":{stamp},"CloudWatchMetrics":{_DIRECTIVE}}},{head},'
+        f'"Requests":1,"ServerErrors":{errors}{tail}'
+    )
 
 
 class AccessLogMiddleware:
@@ -86,18 +136,17 @@ class AccessLogMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             client = scope.get("client")
-            record = access_record(
+            line = access_line(
                 route,
                 (time.perf_counter() - started) * 1000.0,
                 status,
-                log="access",
                 request_id=request_id.decode(),
                 method=scope["method"],
                 path=scope["path"],
                 client=client[0] if client else None,
                 key_id=scope.get(KEY_ID_SCOPE),
             )
-            self.emit(json.dumps(record, separators=(",", ":")))
+            self.emit(line)
 
 
 def _request_id(scope: Scope) -> bytes:
@@ -105,4 +154,4 @@ def _request_id(scope: Scope) -> bytes:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER and _CLIENT_REQUEST_ID.match(value):
             return value
-    return uuid.uuid4().hex.encode()
+    return os.urandom(16).hex().encode()  # 128 random bits, as hex (uuid4's object costs 5x)

@@ -33,11 +33,12 @@ NO_FEATURES_EXAMPLE = "no features for 2022-12-31 (latest date with features is 
 def use_served_examples(app: FastAPI) -> None:
     """Make ``app.openapi`` put examples from the served snapshot into the schema."""
     cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+    generate = app.openapi  # FastAPI's own, or one that completes it (api.request_body)
 
     def openapi() -> dict[str, Any]:
         base = cache.get(("base",))
         if base is None:
-            base = FastAPI.openapi(app)  # FastAPI's own schema, built once
+            base = generate()  # FastAPI's schema, built once
             cache[("base",)] = base
         holder = getattr(app.state, "holder", None)
         state: ServingState | None = holder.state if holder is not None else None

@@ -2,7 +2,7 @@
 
 Environment: HOST/PORT (bind, default 127.0.0.1:8000), WEB_CONCURRENCY (workers, default
 the number of usable CPUs: scoring is CPU-bound, one process per core),
-GUNICORN_TIMEOUT (default 120 s: a worker's first load reads the whole features table).
+GUNICORN_TIMEOUT (default 120 s: the heartbeat of a worker that is serving; see below).
 """
 
 import os
@@ -25,7 +25,13 @@ worker_class = "uvicorn_worker.UvicornWorker"
 # The ALB's idle timeout is 60 s by default: a backend that closes an idle keep-alive
 # connection first races the ALB reusing it, which clients see as 502s. Stay above it.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
-# Start-up (first snapshot load) must fit in the heartbeat timeout.
+# The arbiter kills a worker whose heartbeat is older than this. It does NOT bound start-up: a
+# uvicorn worker's first heartbeat comes from its main loop, after the app's lifespan (the first
+# snapshot load), and until then gunicorn compares its monotonic clock with the wall-clock
+# mtime of the heartbeat file, which never looks stale (gunicorn 27, workertmp.py/arbiter.py).
+# What bounds start-up: each S3 request by core.store's timeouts and retries (5 s connect, 30 s
+# read, 5 attempts), and the whole by ECS, which replaces a task whose /health is not 200 by the
+# end of the service's health-check grace (terraform/modules/ecs, sized from bench/bench_cloud).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 # SIGTERM (ECS stopping a task): stop accepting, finish requests in flight, then exit.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))

@@ -25,22 +25,23 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.access_log import AccessLogMiddleware
 from api.auth import open_api_keys, require_api_key
 from api.docs import NO_FEATURES_EXAMPLE, NO_MODEL_EXAMPLE, use_served_examples
+from api.request_body import PREDICT_BODY_OPENAPI, document_request_models, predict_request
 from api.schemas import (
     ErrorMessage,
     HealthResponse,
-    PredictRequest,
     PredictResponse,
     VersionResponse,
 )
 from api.scorer import WARM_TIMEOUT_S, ScorerProcess, ScorerUnavailable
 from core.config import Settings
-from core.errors import NoModelError as NoModelAvailable
+from core.errors import NoModelError
 from core.features import FEATURE_UNITS, UNIT_DESCRIPTIONS
 from core.labels import HORIZON_SESSIONS
 from core.models.bands import BAND_LEVEL
@@ -56,6 +57,15 @@ from core.serving import (
 )
 
 log = logging.getLogger(__name__)
+
+#: volcast's metrics are its EMF log lines (api/access_log.py); FastAPI's OpenTelemetry
+#: instrumentation (on by default) would only add per-request provider checks and spans.
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorMessage, "description": "No X-API-Key header (where keys are configured)."},
@@ -109,7 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="SPY 5-day realized-volatility forecasts with SHAP drivers.",
         version=metadata.version("volcast"),
         lifespan=lifespan,
+        telemetry=NO_TELEMETRY,
     )
+    document_request_models(app)  # the body's models under components, then the examples
     use_served_examples(app)
     app.add_middleware(AccessLogMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -119,10 +131,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/predict",
         response_model=PredictResponse,
         responses=_ERRORS,
+        openapi_extra=PREDICT_BODY_OPENAPI,
         dependencies=[Depends(require_api_key)],
     )
-    async def predict(request: PredictRequest) -> Response:
+    async def predict(http: Request) -> Response:
         """Forecast for a date (a lookup) or for a posted feature vector (SHAP per request)."""
+        request = await predict_request(http)  # a PredictRequest, or a 422
         state: ServingState = app.state.holder.state  # one snapshot for the whole request
         try:
             model = state.require_model()
@@ -135,13 +149,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if forecast is None:
                     forecast = await _score(model, state.row_for_day(day), day, STORED_DRIVERS)
                     state.remember(forecast)
-        except (NoModelAvailable, ScorerUnavailable) as exc:
+        except (NoModelError, ScorerUnavailable) as exc:
             raise HTTPException(503, str(exc)) from None
         except NoFeaturesError as exc:
             raise HTTPException(404, str(exc)) from None
         except FeatureVectorError as exc:
             raise RequestValidationError(_feature_errors(exc)) from None
-        return _response(forecast, request.top_k, state.synthetic_data)
+        body = encoded(forecast, request.top_k, bool(state.synthetic_data))
+        return Response(body, media_type="application/json")
 
     async def _score(model: ServingModel, row: Any, day: Any, k: int) -> Forecast:
         vol, drivers = await app.state.scorer.score(model, row, k)
@@ -184,24 +199,45 @@ def _scorer_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _response(forecast: Forecast, top_k: int, synthetic: bool | None) -> Response:
-    """The PredictResponse as JSON bytes, serialized once by pydantic. Returned as a Response,
-    FastAPI does not validate it a second time: it is built here from typed core objects."""
-    body = PredictResponse.model_construct(
-        as_of=forecast.as_of,
-        rv_5d_hat=forecast.rv_5d_hat,
-        top_drivers=forecast.top_drivers[:top_k],
-        model_version=forecast.model_version,
-        horizon_sessions=HORIZON_SESSIONS,
-        annualized=True,
-        synthetic_data=bool(synthetic),
-        regime=None,
-        regime_prob=None,
-        rv_5d_lo=forecast.rv_5d_lo,
-        rv_5d_hi=forecast.rv_5d_hi,
-        band_level=BAND_LEVEL if forecast.rv_5d_lo is not None else None,
+def encoded(forecast: Forecast, top_k: int, synthetic: bool) -> bytes:
+    """The PredictResponse as JSON bytes, serialized by pydantic (no second validation: it is
+    built from typed core objects). A dated forecast does not change while its snapshot lives,
+    so its bytes are kept per (forecast, top_k, synthetic): a repeated date costs a dict
+    lookup."""
+    key = (id(forecast), top_k, synthetic)
+    if forecast.as_of is not None:
+        kept = _ENCODED.get(key)
+        if kept is not None and kept[0] is forecast:  # the id of a live object is unique
+            return kept[1]
+    body = (
+        PredictResponse.model_construct(
+            as_of=forecast.as_of,
+            rv_5d_hat=forecast.rv_5d_hat,
+            top_drivers=forecast.top_drivers[:top_k],
+            model_version=forecast.model_version,
+            horizon_sessions=HORIZON_SESSIONS,
+            annualized=True,
+            synthetic_data=synthetic,
+            regime=None,
+            regime_prob=None,
+            rv_5d_lo=forecast.rv_5d_lo,
+            rv_5d_hi=forecast.rv_5d_hi,
+            band_level=BAND_LEVEL if forecast.rv_5d_lo is not None else None,
+        )
+        .model_dump_json()
+        .encode()
     )
-    return Response(body.model_dump_json(), media_type="application/json")
+    if forecast.as_of is not None:
+        if len(_ENCODED) >= _ENCODED_LIMIT:
+            _ENCODED.clear()  # a new snapshot's forecasts replace the old ones'
+        _ENCODED[key] = (forecast, body)
+    return body
+
+
+#: (id(forecast), top_k, synthetic) -> (the forecast, kept alive so its id stays its own; its
+#: JSON body). Touched on the event loop only.
+_ENCODED: dict[tuple[int, int, bool], tuple[Forecast, bytes]] = {}
+_ENCODED_LIMIT = 20_000
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,8 +1,12 @@
 """/predict through gunicorn on this machine: latency and throughput at 1, 10 and 50
 concurrent clients, for dated and for posted-vector requests, against the naive reference
-(api/naive.py), plus the raw single-row SHAP cost of the served model and the ceiling it sets.
+(api/naive.py), plus the raw single-row SHAP cost of the served model and the ceiling it sets,
+and the framework's own ceiling: dated /predict against ``reference_app`` below (a trivial
+``async def`` FastAPI endpoint returning a constant body of a dated answer's size, same
+gunicorn config), interleaved at 50 clients.
 
-Run: `python -m bench.bench_api [--seconds 10]` (prints one JSON document). The load
+Run: `python -m bench.bench_api [--seconds 10] [--reference-only]` (prints one JSON document).
+The load
 generator is wrk when installed (`apt-get install wrk`), else bench/loadgen.py; either runs
 as its own process. Clients are closed-loop (each sends its next request when the previous
 answer arrives), so at 50 clients latency is queueing: p50 ~ clients / throughput. A paced
@@ -21,24 +25,49 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from catboost import Pool
+from fastapi import FastAPI
+from fastapi.responses import Response
 
-from bench.common import Timing, emit, loadavg, machine, nproc
+from api.main import NO_TELEMETRY
+from bench.common import Timing, emit, loadavg, machine, nproc, process_tree_cpu_s
 from core import contracts
 from core.lake import Lake
 from core.models.registry import ModelRegistry
 from core.models.tree_shap import ObliviousTreeShap
 from core.serving.holder import load_serving_model
 from loadtest.lake import PreparedLake, prepare_lake
-from loadtest.run import free_port, start_server
+from loadtest.run import free_port, start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENTS = (1, 10, 50)
 PACED_CLIENTS, PACED_RATE = 50, 800
+REFERENCE_CLIENTS, REFERENCE_ROUNDS = 50, 3
+#: The constant body reference_app answers (a dated answer captured from the served API).
+REFERENCE_BODY_ENV = "VOLCAST_REFERENCE_BODY_FILE"
+
+
+def _reference_app() -> FastAPI:
+    """What the framework allows: POST /predict answering a constant body, nothing else (the
+    same FastAPI settings as api.main; no volcast middleware, no parsing, no lookup)."""
+    path = os.environ.get(REFERENCE_BODY_ENV)
+    body = Path(path).read_bytes() if path else b"{}"
+    app = FastAPI(title="reference: a trivial endpoint", telemetry=NO_TELEMETRY)
+
+    @app.post("/predict")
+    async def predict() -> Response:
+        return Response(body, media_type="application/json")
+
+    return app
+
+
+#: `gunicorn -c api/gunicorn.conf.py bench.bench_api:reference_app` (with REFERENCE_BODY_ENV).
+reference_app = _reference_app()
 SHAP_REPS, SHAP_WARMUP = 1000, 50
 WRK_SCRIPT = """
 local bodies = {%s}
@@ -130,22 +159,6 @@ def shap_cost(prepared: PreparedLake) -> dict[str, Any]:
     }
 
 
-def _process_tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process and all its descendants, from /proc."""
-    total, stack = 0.0, [pid]
-    tick = os.sysconf("SC_CLK_TCK")
-    while stack:
-        current = stack.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        stack.extend(int(c) for c in children)
-    return total
-
-
 def load(url: str, bodies: list[dict], clients: int, seconds: float, work: Path, rate: int = 0):
     """One closed-loop (or paced, wrk only) run; requests/s and latency percentiles."""
     payloads = work / "bodies.json"
@@ -209,9 +222,9 @@ def bench_app(app: str, prepared: PreparedLake, bodies: dict, seconds: float, wo
         for kind in ("dated", "posted"):
             load(url, bodies[kind], 10, 2, work)  # warm-up: caches, connections
             for clients in CLIENTS:
-                cpu_before = _process_tree_cpu_s(server.pid)
+                cpu_before = process_tree_cpu_s(server.pid)
                 run = load(url, bodies[kind], clients, seconds, work)
-                cpu = _process_tree_cpu_s(server.pid) - cpu_before
+                cpu = process_tree_cpu_s(server.pid) - cpu_before
                 run["server_cpu_ms_per_request"] = (
                     round(1000 * cpu / run["requests"], 3) if run["requests"] else None
                 )
@@ -225,6 +238,66 @@ def bench_app(app: str, prepared: PreparedLake, bodies: dict, seconds: float, wo
         server.send_signal(signal.SIGTERM)
         server.wait(60)
     return results
+
+
+def framework_ceiling(prepared: PreparedLake, bodies: dict, seconds: float, work: Path) -> dict:
+    """Dated /predict vs reference_app at REFERENCE_CLIENTS clients, both under the project's
+    gunicorn config with 2 workers, up at the same time, runs alternating (so drift in the
+    machine's load hits both alike). The ratio is dated req/s over reference req/s per round."""
+    served_port = free_port()
+    served = serve("api.main:app", prepared.root, served_port, work)
+    try:
+        url = f"http://127.0.0.1:{served_port}"
+        answer = _post(f"{url}/predict", bodies["dated"][1])
+        body_file = work / "reference-body.json"
+        body_file.write_bytes(answer)
+        ref_port = free_port()
+        reference = start_server(
+            prepared.root,
+            ref_port,
+            2,
+            work,
+            app="bench.bench_api:reference_app",
+            ready_path="/openapi.json",
+            **{REFERENCE_BODY_ENV: str(body_file)},
+        )
+        try:
+            ref_url = f"http://127.0.0.1:{ref_port}"
+            assert _post(f"{ref_url}/predict", bodies["dated"][1]) == answer
+            for target in (url, ref_url):
+                load(target, bodies["dated"], 10, 2, work)  # warm-up
+            rounds = []
+            for _ in range(REFERENCE_ROUNDS):
+                dated = load(url, bodies["dated"], REFERENCE_CLIENTS, seconds, work)
+                trivial = load(ref_url, bodies["dated"], REFERENCE_CLIENTS, seconds, work)
+                rounds.append(
+                    {
+                        "dated": dated,
+                        "reference": trivial,
+                        "ratio": round(dated["requests_per_s"] / trivial["requests_per_s"], 3),
+                        "loadavg": loadavg(),
+                    }
+                )
+        finally:
+            stop_server(reference)
+    finally:
+        stop_server(served)
+    ratios = [r["ratio"] for r in rounds]
+    return {
+        "clients": REFERENCE_CLIENTS,
+        "body_bytes": len(answer),
+        "rounds": rounds,
+        "ratio_median": round(float(np.median(ratios)), 3),
+        "ratio_min": min(ratios),
+    }
+
+
+def _post(url: str, body: dict) -> bytes:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return bytes(answer.read())
 
 
 def run(work: Path, seconds: float) -> dict[str, Any]:
@@ -246,7 +319,9 @@ def run(work: Path, seconds: float) -> dict[str, Any]:
         for key in naive
     }
     best_posted = max(served[f"posted_c{c}"]["requests_per_s"] for c in CLIENTS)
+    ceiling = framework_ceiling(prepared, bodies, seconds, work)
     return {
+        "framework_ceiling": ceiling,
         "model": cost,
         "served": served,
         "naive": naive,
@@ -260,11 +335,21 @@ def run(work: Path, seconds: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--reference-only", action="store_true", help="only dated /predict vs reference_app"
+    )
     args = parser.parse_args()
     info = machine()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="volcast-bench-api-") as folder:
-        figures = run(Path(folder), args.seconds)
+        work = Path(folder)
+        if args.reference_only:
+            work.mkdir(parents=True, exist_ok=True)
+            prepared = prepare_lake(work / "lake")
+            bodies = request_bodies(prepared)
+            figures = {"framework_ceiling": framework_ceiling(prepared, bodies, args.seconds, work)}
+        else:
+            figures = run(work, args.seconds)
     emit(
         {
             "date": dt.date.today().isoformat(),

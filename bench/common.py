@@ -29,13 +29,15 @@ PACKAGES = ("pandas", "numpy", "pyarrow", "catboost", "shap")
 
 
 def market_dir() -> Path:
-    """The real market CSV folder beside the repo; exits with a clear message if absent."""
-    if not (MARKET_DIR / "SPY.csv").is_file():
+    """The real market CSV folder: $VOLCAST_MARKET_DIR, else ../shared/data/market beside the
+    repo; exits with a clear message if absent."""
+    folder = Path(os.environ.get("VOLCAST_MARKET_DIR") or MARKET_DIR)
+    if not (folder / "SPY.csv").is_file():
         sys.exit(
-            f"bench: real market data not found at {MARKET_DIR} "
-            "(expected ../shared/data/market beside the repo, with SPY.csv etc.)"
+            f"bench: real market data not found at {folder} (set VOLCAST_MARKET_DIR, or put "
+            "../shared/data/market beside the repo, with SPY.csv etc.)"
         )
-    return MARKET_DIR
+    return folder
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,46 @@ def run_in_child(fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
     """
     with mp.get_context("spawn").Pool(1) as pool:
         return pool.apply(_child, (fn, args))
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (from /proc; processes that exit meanwhile are skipped)."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        found.append(current)
+        stack.extend(int(c) for c in children)
+    return found
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants, from /proc."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for current in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def process_tree_rss_mb(pid: int) -> float:
+    """Resident memory (MiB) of a process and all its descendants, from /proc."""
+    total = 0.0
+    for current in _process_tree(pid):
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        total += sum(
+            int(x.split()[1]) / 1024 for x in status.splitlines() if x.startswith("VmRSS:")
+        )
+    return total
 
 
 def nproc() -> int:

@@ -117,6 +117,14 @@ def backfill(
 
 
 @app.command()
+def compact(
+    table: Annotated[str | None, typer.Option("--table", help="One table (default: all)")] = None,
+) -> None:
+    """Rebuild the per-year snapshots that disagree with their daily partitions (or are missing)."""
+    _emit(steps.compact(_context(), table))
+
+
+@app.command()
 def daily(date: DateOpt = None, source: SourceOpt = None, csv_dir: CsvDirOpt = None) -> None:
     """One evening's run for a trading day (default: the latest closed session)."""
     day = date.date() if date else latest_trading_day().date()

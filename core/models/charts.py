@@ -3,21 +3,23 @@
 Charts of synthetic data say so: SYNTHETIC DATA across the plot and in the title, and in the
 PNG's Description text chunk (``SYNTHETIC_NOTE``), so a chart shown alone is never mistaken
 for a market-data result.
+
+matplotlib is imported by the first chart, not with this module: core.steps imports it, and
+every `volcast` command would otherwise pay ~0.5 s of CPU for pyplot (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: training runs in containers without a display
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SYNTHETIC_NOTE = "SYNTHETIC DATA: simulated prices, not market data"
 
@@ -42,7 +44,17 @@ def _save(fig: Figure, out: Path, title: str, synthetic: bool) -> None:
     fig.tight_layout()
     metadata = {"Title": title, "Description": SYNTHETIC_NOTE if synthetic else "market data"}
     fig.savefig(out, format="png", metadata=metadata)
-    plt.close(fig)
+    _pyplot().close(fig)
+
+
+@cache
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: training runs in containers without a display
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_forecasts(
@@ -57,6 +69,7 @@ def plot_forecasts(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     dates = pd.to_datetime(predictions["date"])
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(11, 4.5), dpi=100)
     ax.plot(dates, 100 * predictions[label], color="0.6", lw=0.7, label=f"realized {label}")
     for name in models:
@@ -85,6 +98,7 @@ def plot_importance(
     order = np.argsort(values)[::-1][:top][::-1]
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(order) + 1.2), dpi=100)
     ax.barh([names[i] for i in order], values[order], color="tab:blue")
     ax.set_xlabel("mean |SHAP| on log variance")
@@ -104,6 +118,7 @@ def plot_cumulative_loss_difference(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     dates = pd.to_datetime(cumulative["date"])
+    plt = _pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), dpi=100, sharex=True)
     for ax, (loss, title) in zip(
         axes, (("qlike", "QLIKE"), ("se_var", "squared error of variance")), strict=True
@@ -132,6 +147,7 @@ def plot_bands(
     realized values outside the band are marked."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
     fig, axes = plt.subplots(len(bands), 1, figsize=(11, 3.6 * len(bands)), dpi=100, sharex=True)
     axes = np.atleast_1d(axes)
     for ax, (name, frame) in zip(axes, bands.items(), strict=True):

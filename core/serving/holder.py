@@ -7,8 +7,10 @@ assignment is atomic, so a request sees the old snapshot or the new one, never a
 request waits for a load. A refresh that fails (a pointer to a missing version, S3 down) keeps
 the current snapshot and records the error for /health.
 
-A poll costs one small GET (the pointer) plus two listings of partitions newer than the newest
-one held (on a local folder: a stat per candidate session since then).
+A poll costs one small GET (the pointer) plus, per table, a GET per session after the newest
+one held up to the latest closed session (usually one, or none): its cost does not grow with
+history. The first load reads each table's listing and per-year snapshots (core.snapshots):
+~25 requests per table for 20 years.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pandas as pd
@@ -93,9 +96,13 @@ class ServingHolder:
 
     def _refresh(self) -> bool:
         current = self._state
-        model, reason, model_changed = self._poll_model(current)
-        features = self._poll_features(current.features)
-        predictions = self._poll_predictions(current.predictions)
+        # The tables are read while the model loads (and a scoring process warms up): at start-up
+        # one waits on the network and the other mostly on CPU.
+        with ThreadPoolExecutor(2, thread_name_prefix="volcast-refresh") as pool:
+            polled_features = pool.submit(self._poll_features, current.features)
+            polled_predictions = pool.submit(self._poll_predictions, current.predictions)
+            model, reason, model_changed = self._poll_model(current)
+            features, predictions = polled_features.result(), polled_predictions.result()
         freshness = self._freshness(features, predictions)
         changed = (
             model_changed
@@ -161,17 +168,20 @@ class ServingHolder:
             prepare(loaded)  # e.g. a scoring process loads it too, before any request needs it
         return loaded
 
-    def _new_days(self, table: str, newest: dt.date | None) -> list[pd.Timestamp]:
+    def _new_rows(self, table: str, newest: dt.date | None) -> pd.DataFrame:
+        """Rows of ``table`` dated after ``newest`` (all rows when None), up to the latest
+        closed session (no partition can be newer) and at most _POLL_HORIZON_DAYS on: usually
+        a session or none, so a GET or no request at all, whatever the length of history."""
         if newest is None:
-            return self.lake.partitions(table)
+            return self.lake.read(table)
         start = newest + dt.timedelta(days=1)
-        return self.lake.partitions(table, start, start + dt.timedelta(days=_POLL_HORIZON_DAYS))
+        horizon = start + dt.timedelta(days=_POLL_HORIZON_DAYS)
+        return self.lake.read(table, start, min(horizon, latest_trading_day().date()))
 
     def _poll_features(self, table: FeatureTable) -> FeatureTable:
-        days = self._new_days(contracts.FEATURES, table.newest)
-        if not days:
+        frame = self._new_rows(contracts.FEATURES, table.newest)
+        if frame.empty:
             return table
-        frame = self.lake.read(contracts.FEATURES, days[0], days[-1])
         columns = tuple(c for c in frame.columns if c != "date")
         if table.rows and columns != table.columns:
             log.info("features_daily columns changed: re-reading the whole table")
@@ -179,10 +189,9 @@ class ServingHolder:
         return table.extended(frame)
 
     def _poll_predictions(self, stored: dict[dt.date, Forecast]) -> dict[dt.date, Forecast]:
-        days = self._new_days(contracts.PREDICTIONS, max(stored) if stored else None)
-        if not days:
+        frame = self._new_rows(contracts.PREDICTIONS, max(stored) if stored else None)
+        if frame.empty:
             return stored
-        frame = self.lake.read(contracts.PREDICTIONS, days[0], days[-1])
         added = {
             day.date(): Forecast(
                 day.date(), float(vol), _drivers(drivers), str(version), _bound(lo), _bound(hi)

@@ -38,6 +38,7 @@ def session_range(start: DateLike, end: DateLike) -> pd.DatetimeIndex:
 
 def lake_source(ctx: Context) -> dict:
     """Which source filled this lake ({} when empty): shown wherever forecasts are shown."""
-    if not ctx.lake.exists(SOURCE_MARKER):
+    try:
+        return json.loads(ctx.lake.get_bytes(SOURCE_MARKER))  # one GET, no HEAD first
+    except FileNotFoundError:
         return {}
-    return json.loads(ctx.lake.get_bytes(SOURCE_MARKER))

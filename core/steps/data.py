@@ -21,7 +21,7 @@ from core.lake import Lake
 from core.market import curate, raw_bars
 from core.plausibility import REFERENCE_SESSIONS, Screening, accepted_bars, screen
 from core.sources import MarketSource, get_source
-from core.steps.context import SOURCE_MARKER, Context, session_range
+from core.steps.context import SOURCE_MARKER, Context, lake_source, session_range
 from core.steps.summaries import FeaturesSummary, IngestSummary, StepSummary, span
 
 
@@ -29,8 +29,8 @@ def _claim_lake_for(ctx: Context, source: MarketSource) -> None:
     """One lake holds one source's data: mixing synthetic and real prices would be silent poison."""
     lake = ctx.lake
     mine = {"source": source.name, "synthetic": source.is_synthetic}
-    if lake.exists(SOURCE_MARKER):
-        stored = json.loads(lake.get_bytes(SOURCE_MARKER))
+    stored = lake_source(ctx)
+    if stored:
         if stored.get("source") != source.name:
             raise IngestError(
                 f"lake {lake.uri} holds data from source {stored.get('source')!r}; refusing to "
@@ -190,6 +190,15 @@ def _require_days(frame: pd.DataFrame, days: pd.DatetimeIndex, table: str) -> No
     if len(missing):
         shown = ", ".join(d.date().isoformat() for d in missing[:5])
         raise IngestError(f"{table} has no partition for {shown}: run the step before it first")
+
+
+def compact(ctx: Context, table: str | None = None) -> dict[str, dict[str, int]]:
+    """Check every year's snapshot of ``table`` (default: every table) against its daily
+    partitions and rebuild those that disagree or are missing: a lake written before snapshots
+    existed, or partitions changed by hand. Reads stay correct without it (a snapshot is only
+    used where it matches); it makes them cheap again."""
+    tables = [table] if table is not None else sorted(contracts.SCHEMAS)
+    return {name: ctx.lake.compact(name) for name in tables}
 
 
 def backfill(

@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from api.main import encoded
+from api.schemas import PredictResponse
 from core import contracts
 from core.lake import Lake
+from core.serving import Forecast
 from tests.api.conftest import STARLETTE_HTTPX, ServedLake, api_client
 
 pytestmark = pytest.mark.filterwarnings(STARLETTE_HTTPX)
@@ -148,10 +151,37 @@ def test_non_finite_values_are_422_not_500(
     assert ["body", "features", "vix"] in [e["loc"] for e in response.json()["detail"]]
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"[]", b"null", b""])
+@pytest.mark.parametrize("raw", [b"{not json", b"[]", b"null", b"", b'{"as_of": "\xff"}'])
 def test_malformed_bodies_are_422(client: TestClient, raw: bytes) -> None:
     response = client.post("/predict", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 422
+    assert [e["loc"][0] for e in response.json()["detail"]] == ["body"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_is_422(client: TestClient, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/predict", content=b'{"as_of": null}', headers=headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/x+json"])
+def test_json_content_types_with_parameters_are_accepted(
+    client: TestClient, content_type: str
+) -> None:
+    response = client.post("/predict", content=b"{}", headers={"content-type": content_type})
+    assert response.status_code == 200
+
+
+def test_a_repeated_date_is_the_same_answer(client: TestClient, served_lake: ServedLake) -> None:
+    day = served_lake.prepared.first_prediction_date
+    first = client.post("/predict", json={"as_of": day, "top_k": 4})
+    again = client.post("/predict", json={"as_of": day, "top_k": 4})
+    wider = client.post("/predict", json={"as_of": day, "top_k": 7})
+    assert first.content == again.content  # kept bytes: the very same answer
+    assert len(wider.json()["top_drivers"]) == 7
+    assert wider.json()["top_drivers"][:4] == first.json()["top_drivers"]
 
 
 def _post(client: TestClient, raw: bytes):
@@ -328,3 +358,19 @@ def test_openapi_has_typed_models_with_examples(client: TestClient) -> None:
     assert post["responses"]["200"]["content"]["application/json"]["examples"]
     responses = schema["paths"]["/predict"]["post"]["responses"]
     assert {"200", "404", "422", "503"} <= set(responses)
+
+
+def test_encoded_bodies_follow_the_forecast_object() -> None:
+    drivers = [{"feature": f"f{i}", "value": float(i), "shap": -0.1 * i} for i in range(6)]
+    old = Forecast(dt.date(2022, 1, 3), 0.2, drivers, "v1")
+    new = Forecast(dt.date(2022, 1, 3), 0.3, drivers, "v2")  # the same date in a new snapshot
+    assert encoded(old, 5, False) is encoded(old, 5, False)
+    assert json.loads(encoded(new, 5, False))["rv_5d_hat"] == 0.3
+    assert json.loads(encoded(old, 2, False)) == PredictResponse(
+        as_of=old.as_of, rv_5d_hat=0.2, top_drivers=drivers[:2], model_version="v1"
+    ).model_dump(mode="json")
+    assert json.loads(encoded(old, 5, True))["synthetic_data"] is True  # its own kept body
+    assert json.loads(encoded(old, 5, False))["synthetic_data"] is False
+    posted = Forecast(None, 0.25, drivers, "v1")  # vectors are not kept
+    first, again = encoded(posted, 5, False), encoded(posted, 5, False)
+    assert first == again and first is not again

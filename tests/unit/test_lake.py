@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 from pyarrow import fs as pafs
 
 from core import contracts
+from core.calendar import trading_days
 from core.lake import Lake, WriteOutcome
 from tests.raw_frames import only_day, raw_market_frame
 
@@ -87,7 +89,7 @@ def test_crash_mid_write_leaves_previous_state(lake: Lake, monkeypatch) -> None:
     def crash(src: str, dest: str) -> None:  # the process dies after the temp file, before rename
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(lake, "_replace", crash)
+    monkeypatch.setattr(lake.store, "_replace", crash)
     with pytest.raises(KeyboardInterrupt):
         lake.write_partitions(contracts.LABELS, labels.assign(rv_5d=0.9))
     with pytest.raises(KeyboardInterrupt):
@@ -139,3 +141,54 @@ def test_file_uri_and_objects(tmp_path) -> None:
 def test_unknown_uri_scheme_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unsupported lake URI"):
         Lake("gs://bucket/x")
+
+
+def _predictions(days: pd.DatetimeIndex, band: bool) -> pd.DataFrame:
+    hat = np.linspace(0.10, 0.20, len(days))
+    frame = pd.DataFrame(
+        {
+            "date": days,
+            "rv_5d_hat": hat,
+            "top_drivers": [[{"feature": "vix", "value": 0.2, "shap": 0.1}]] * len(days),
+            "model_version": "v1",
+            "regime": None,
+            "regime_prob": np.nan,
+        }
+    )
+    return frame.assign(rv_5d_lo=hat * 0.8, rv_5d_hi=hat * 1.25) if band else frame
+
+
+@pytest.mark.parametrize("start", [None, "2024-01-02", "2024-02-01"])
+def test_columns_added_later_read_as_nulls_on_every_read_path(lake: Lake, start) -> None:
+    """Partitions written before the band existed read rv_5d_lo/hi as nulls, whether they come
+    from a snapshot (long range), one by one (short range) or alone (no newer partition read)."""
+    old = pd.DatetimeIndex(trading_days("2024-01-02", "2024-02-29"))
+    lake.write_partitions(contracts.PREDICTIONS, _predictions(old, band=False))
+    new = pd.DatetimeIndex(["2024-03-01"])
+    lake.write_partitions(contracts.PREDICTIONS, _predictions(new, band=True))
+    alone = lake.read(contracts.PREDICTIONS, "2024-02-26", "2024-02-29")
+    assert {"rv_5d_lo", "rv_5d_hi"} <= set(alone.columns) and alone["rv_5d_lo"].isna().all()
+    back = lake.read(contracts.PREDICTIONS, start, "2024-03-01")
+    is_new = back["date"].isin(new)
+    assert back.loc[~is_new, ["rv_5d_lo", "rv_5d_hi"]].isna().all().all()
+    assert back.loc[is_new, "rv_5d_hi"].tolist() == pytest.approx(
+        [0.10 * 1.25]
+    )  # linspace of one day: 0.10
+
+
+def test_calendar_day_tables_are_probed_by_calendar_day(lake: Lake) -> None:
+    """raw.macro is partitioned by observation date, weekends included: a short range finds a
+    Saturday partition (sessions alone would miss it)."""
+    rows = pd.DataFrame(
+        {
+            "series_id": ["DGS10", "DGS10"],
+            "date": pd.to_datetime(["2024-06-01", "2024-06-03"]),  # a Saturday, a Monday
+            "value": [4.5, 4.4],
+            "realtime_start": pd.to_datetime(["2024-06-04", "2024-06-04"]),
+        }
+    )
+    lake.write_partitions(contracts.RAW_MACRO, rows)
+    found = lake.partitions(contracts.RAW_MACRO, "2024-06-01", "2024-06-05")
+    assert found == [pd.Timestamp("2024-06-01"), pd.Timestamp("2024-06-03")]
+    saturday = lake.read(contracts.RAW_MACRO, "2024-06-01", "2024-06-02")
+    assert saturday["value"].tolist() == [4.5]
