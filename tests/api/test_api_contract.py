@@ -158,6 +158,24 @@ def test_malformed_bodies_are_422(client: TestClient, raw: bytes) -> None:
     assert [e["loc"][0] for e in response.json()["detail"]] == ["body"]
 
 
+def test_a_body_over_the_limit_is_413_before_it_is_parsed(client: TestClient) -> None:
+    """By its Content-Length, and streamed without one (chunked): the event loop never
+    parses megabytes; a body just under the limit is still read and judged (422 here)."""
+    from api.request_body import MAX_BODY_BYTES
+
+    pad = b" " * (MAX_BODY_BYTES - 2)
+    huge = b"{" + pad + b"x}"
+    declared = _post(client, huge)
+    assert declared.status_code == 413 and str(MAX_BODY_BYTES) in declared.json()["detail"]
+    streamed = client.post(
+        "/predict",
+        content=iter([huge[: len(huge) // 2], huge[len(huge) // 2 :]]),
+        headers={"content-type": "application/json"},
+    )
+    assert streamed.status_code == 413
+    assert _post(client, b"{" + pad[:-1] + b"}").status_code == 200  # {} with whitespace
+
+
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
 def test_a_body_not_sent_as_json_is_422(client: TestClient, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}

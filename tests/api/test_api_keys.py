@@ -205,14 +205,16 @@ def test_predict_needs_a_known_key(keyed, capsys: pytest.CaptureFixture[str]) ->
     assert wrong.status_code == 403
     # A missing key is 401 even when the body is bad: nothing is said about the body first.
     assert client.post("/predict", json={"top_k": 99}).status_code == 401
+    bad = client.post("/predict", content=b"{bad", headers={"content-type": "application/json"})
+    assert bad.status_code == 401  # not even whether it parses
     ok = client.post("/predict", json={}, headers={"X-API-Key": created["key"]})
     assert ok.status_code == 200 and ok.json()["rv_5d_hat"] > 0
     assert client.get("/health").status_code == 200, "/health must stay open for the ALB"
     assert client.get("/version").status_code == 200
     lines = _lines(capsys)
     predict = [x for x in lines if x.get("Route") == "/predict"]
-    assert [x["status"] for x in predict] == [401, 403, 401, 200]
-    assert [x["key_id"] for x in predict] == [None, None, None, created["id"]]
+    assert [x["status"] for x in predict] == [401, 403, 401, 401, 200]
+    assert [x["key_id"] for x in predict] == [None, None, None, None, created["id"]]
     assert predict[-1]["Requests"] == 1, "the key id must ride on the EMF line"
     assert not any(created["key"] in json.dumps(x) for x in lines), "a key reached the log"
 
