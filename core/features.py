@@ -136,9 +136,8 @@ _UNIT_OF_GROUP: dict[str, tuple[str, ...]] = {
 #: Each unit's domain [lo, hi]: what a feature can be by definition (shares, correlations) or
 #: far beyond any market history (vols: 10 = 1,000% annualized, where SPY's worst day in the data,
 #: 2020-03-16 with a log return of -0.116, is a 1-session vol of 1.84; log returns: a 99.99% loss
-#: is -9.2). A posted
-#: feature vector outside it is refused (core.serving): e.g. VIX sent in points (15.85), not as
-#: a decimal (0.1585).
+#: is -9.2). A posted feature vector outside it is refused (core.serving): e.g. VIX sent in
+#: points (15.85), not as a decimal (0.1585).
 UNIT_DOMAINS: dict[str, tuple[float, float]] = {
     "vol": (0.0, 10.0),
     "vol_points": (-10.0, 10.0),
