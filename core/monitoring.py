@@ -6,6 +6,8 @@ or a credential, and locally it is just a readable line in the logs.
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Mapping
 
@@ -102,3 +104,13 @@ def flow_failure_metric(
         "state": state,
         "message": message[:_MESSAGE_LIMIT],
     }
+
+
+def print_emf(record: Mapping, compact: bool = False) -> None:
+    """Write ``record`` to stdout as one JSON line, in one write, flushed. ``print`` writes the
+    text and its newline separately: with an unbuffered stdout sharing a log stream with
+    stderr (a flow run under a worker, a container's log), another line could land between
+    them and CloudWatch would no longer parse the record."""
+    separators = (",", ":") if compact else None
+    sys.stdout.write(json.dumps(record, separators=separators) + "\n")
+    sys.stdout.flush()

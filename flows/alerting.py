@@ -13,11 +13,10 @@ hook: the batch-task-failed rule reports those from the exit code.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from core.monitoring import FLOW_FAILURE_METRIC, PIPELINE_DIMENSIONS, flow_failure_metric
+from core.monitoring import FLOW_FAILURE_METRIC, PIPELINE_DIMENSIONS, flow_failure_metric, print_emf
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def report_failure(flow: Any, flow_run: Any, state: Any) -> None:
             state=str(state.name),
             message=str(state.message or ""),
         )
-        print(json.dumps(record, separators=(",", ":")), flush=True)
+        print_emf(record, compact=True)
     except Exception:  # the hook must not mask the run's failure
         log.exception("could not emit the flow failure metric")
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from prefect import get_run_logger
 
-from core.monitoring import freshness_metric
+from core.monitoring import freshness_metric, print_emf
 from flows import tasks
 from flows.runtime import context, dated_run_name, volcast_flow
 
@@ -20,7 +18,7 @@ def freshness_check() -> dict:
     """Emit PredictionsStaleSessions as an EMF line on stdout (CloudWatch Logs makes it a
     metric; the alarm also fires when the line is absent) and fail the run when stale."""
     figures = tasks.freshness(context())
-    print(json.dumps(freshness_metric(figures)), flush=True)  # stdout: the container log stream
+    print_emf(freshness_metric(figures))  # stdout: the container log stream
     get_run_logger().info("freshness: %s", figures.to_dict())
     if not figures.fresh:
         raise PredictionsStale(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ from prefect import task
 
 from core import steps
 from core.links import ObjectLink
-from core.monitoring import drift_metric
+from core.monitoring import drift_metric, print_emf
 from core.steps.chunks import Chunk, Phase, run_chunk
 from core.steps.reports import ForecastReport, chart_links, forecast_report
 from flows.runtime import transient_retries
@@ -48,7 +47,7 @@ def infer(ctx: steps.Context, start: dt.date, end: dt.date) -> steps.StepSummary
     metric, like the freshness check's)."""
     summary = steps.infer(ctx, start, end)
     if summary.drift is not None:
-        print(json.dumps(drift_metric(summary.drift.to_dict())), flush=True)
+        print_emf(drift_metric(summary.drift.to_dict()))
     return summary
 
 
