@@ -143,12 +143,13 @@ class ServingModel:
         non_finite = [
             n for n, v in values.items() if n in self.positions and not _is_finite_number(v)
         ]
+        bounds = {
+            n: (float(self.lower[i]), float(self.upper[i])) for n, i in self.positions.items()
+        }
         out_of_domain = {
-            n: feature_domain(n)
+            n: bounds[n]
             for n, v in values.items()
-            if n in self.positions
-            and n not in non_finite
-            and not feature_domain(n)[0] <= v <= feature_domain(n)[1]
+            if n in bounds and n not in non_finite and not bounds[n][0] <= v <= bounds[n][1]
         }
         raise FeatureVectorError(unknown, missing, non_finite, out_of_domain)
 

@@ -11,6 +11,7 @@ days), followed by the step's own figures. A step that did not run says why (``S
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,8 +32,9 @@ class JsonView(Mapping[str, Any]):
 
     __slots__ = ()
 
+    @abstractmethod
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The summary's JSON form (what the CLI prints and the flows return)."""
 
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
