@@ -8,13 +8,17 @@ Run: `python -m bench.bench_cloud [--delays 0,10,25] [--steps ...] [--local] [--
 task runs it):
 
 1. ``full_backfill``: ``volcast backfill`` of the real CSVs over FULL_START..FULL_END (all but
-   the last MONTH_SESSIONS + 1 sessions of the data);
+   the last MONTH_SESSIONS + 2 sessions of the data);
 2. ``month_backfill``: ``volcast backfill`` of the next MONTH_SESSIONS sessions;
-3. ``daily``: ``volcast daily`` of the data's last session (a new day for the lake);
-4. ``train``: ``volcast train`` (asof that day, default settings);
-5. not timed: the trained version promoted with an override and ``volcast infer`` over every
+3. ``first_daily``: ``volcast daily`` of the data's last session but one: the lake's first
+   evening, where nothing serves yet, so it also fits and promotes the HAR-X(VIX) baseline as
+   the first champion (once per deployment);
+4. ``daily``: ``volcast daily`` of the data's last session: a routine evening (a new day for
+   the lake, the champion serving), what every evening costs;
+5. ``train``: ``volcast train`` (asof that day, default settings);
+6. not timed: the trained version promoted with an override and ``volcast infer`` over every
    feature day at D = 0, so the API has a full history of predictions to load;
-6. ``api_cold_start``: gunicorn with the project's config and one worker (the ECS task's
+7. ``api_cold_start``: gunicorn with the project's config and one worker (the ECS task's
    WEB_CONCURRENCY), from spawn to the first ``GET /health`` 200, API_STARTS times.
 
 Each step reports wall seconds, the CPU seconds of its process tree, and (on S3) the requests
@@ -63,7 +67,7 @@ MONTH_SESSIONS = 21
 API_STARTS = 3
 HEALTH_POLL_S = 0.05
 STEP_TIMEOUT_S = 3600
-STEPS = ("full_backfill", "month_backfill", "daily", "train", "api_cold_start")
+STEPS = ("full_backfill", "month_backfill", "first_daily", "daily", "train", "api_cold_start")
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
@@ -74,16 +78,18 @@ AWS_ENV = {
 
 
 def sessions(full_start: str = FULL_START) -> dict[str, str]:
-    """The ranges of steps 1-3, from the XNYS calendar and DATA_END."""
+    """The ranges of steps 1-4, from the XNYS calendar and DATA_END."""
     from core.calendar import shift_trading_days
 
     daily = DATA_END
-    month_start = shift_trading_days(daily, -MONTH_SESSIONS)
+    first_daily = shift_trading_days(daily, -1)
+    month_start = shift_trading_days(first_daily, -MONTH_SESSIONS)
     return {
         "full_start": full_start,
         "full_end": shift_trading_days(month_start, -1).date().isoformat(),
         "month_start": month_start.date().isoformat(),
-        "month_end": shift_trading_days(daily, -1).date().isoformat(),
+        "month_end": shift_trading_days(first_daily, -1).date().isoformat(),
+        "first_daily": first_daily.date().isoformat(),
         "daily": daily,
     }
 
@@ -283,7 +289,7 @@ def run_delay(
     work: Path,
     full_start: str = FULL_START,
 ) -> dict[str, Any]:
-    """Steps 1-6 on one fresh lake (see the module docstring)."""
+    """Steps 1-7 on one fresh lake (see the module docstring)."""
     days = sessions(full_start)
     csv = ("--source", "csv", "--csv-dir", str(market_dir()))
     out: dict[str, Any] = {"delay_ms": delay_ms, "ranges": days}
@@ -302,6 +308,9 @@ def run_delay(
             "backfill", "--start", days["month_start"], "--end", days["month_end"], *csv,
             delay_ms=0,
         )  # fmt: skip
+    first = runner.volcast("daily", "--date", days["first_daily"], *csv, delay_ms=delay_ms)
+    if "first_daily" in steps:
+        out["first_daily"] = first
     out["daily"] = runner.volcast("daily", "--date", days["daily"], *csv, delay_ms=delay_ms)
     if "train" in steps or "api_cold_start" in steps:
         train = runner.volcast("train", delay_ms=delay_ms)
@@ -324,7 +333,7 @@ def run_delay(
             "cpu": Timing.of([s["cpu_s"] for s in starts]).to_dict(),
             "rss_mb_max": max(s["rss_mb"] for s in starts),
         }
-    for step in ("full_backfill", "month_backfill", "daily", "train"):
+    for step in ("full_backfill", "month_backfill", "first_daily", "daily", "train"):
         if step in out:
             out[step].pop("stdout", None)
     return out

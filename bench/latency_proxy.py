@@ -9,9 +9,10 @@ Every answer is held back ``delay`` ms before it goes back to the client: one ad
 round trip, as real S3 adds ~10-30 ms to first byte from a task in-region.
 
 Control paths (answered here, never forwarded):
-- ``GET /__proxy__/stats``: JSON ``{"requests": {kind: n}, "total": n, "bytes_up": n,
-  "bytes_down": n, "delay_ms": d, "errors": n, "max_in_flight": n}`` (the most requests that
-  were in flight at once since the last reset)
+- ``GET /__proxy__/stats``: JSON ``{"requests": {kind: n}, "by_table": {"KIND table": n},
+  "total": n, "bytes_up": n, "bytes_down": n, "delay_ms": d, "errors": n, "max_in_flight": n}``
+  (``table``: the key's folders before its first ``name=value`` partition folder, without the
+  bucket; max_in_flight: the most requests in flight at once since the last reset)
 - ``POST /__proxy__/reset``: zero the counters
 - ``POST /__proxy__/delay/<ms>``: set the delay from now on
 """
@@ -28,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 import uvloop
@@ -41,6 +42,7 @@ CHUNK = 65536
 class Stats:
     delay_s: float
     requests: Counter[str] = field(default_factory=Counter)
+    by_table: Counter[str] = field(default_factory=Counter)
     bytes_up: int = 0
     bytes_down: int = 0
     errors: int = 0
@@ -50,6 +52,7 @@ class Stats:
     def to_dict(self) -> dict[str, object]:
         return {
             "requests": dict(sorted(self.requests.items())),
+            "by_table": dict(self.by_table.most_common()),
             "total": sum(self.requests.values()),
             "bytes_up": self.bytes_up,
             "bytes_down": self.bytes_down,
@@ -60,6 +63,7 @@ class Stats:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.by_table.clear()
         self.bytes_up = self.bytes_down = self.errors = self.max_in_flight = 0
 
 
@@ -87,6 +91,22 @@ def request_kind(method: str, target: str) -> str:
     if method == "DELETE":
         return "MULTIPART_ABORT" if "uploadId" in query else "DELETE"
     return method
+
+
+def table_of(target: str) -> str:
+    """The table a path-style request touches: the key (or a LIST's ``prefix``) up to its first
+    ``name=value`` folder, without the bucket: ``/b/lake/features_daily/date=.../x`` ->
+    ``lake/features_daily``."""
+    parts = urlsplit(target)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    path = unquote(parts.path)
+    key = query["prefix"][0] if "prefix" in query else path.strip("/").partition("/")[2]
+    folders = []
+    for folder in key.split("/")[:-1] if "prefix" not in query else key.split("/"):
+        if "=" in folder:
+            break
+        folders.append(folder)
+    return "/".join(folders) or "(bucket)"
 
 
 async def _receive(conn: h11.Connection, reader: asyncio.StreamReader) -> h11.Event:
@@ -159,7 +179,9 @@ class Proxy:
                         up = await asyncio.open_connection(*self.upstream)
                         upstream = h11.Connection(h11.CLIENT)
                     stats = self.stats
-                    stats.requests[request_kind(request.method.decode(), target)] += 1
+                    kind = request_kind(request.method.decode(), target)
+                    stats.requests[kind] += 1
+                    stats.by_table[f"{kind} {table_of(target)}"] += 1
                     stats.bytes_up += len(body)
                     stats.in_flight += 1
                     stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)

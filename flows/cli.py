@@ -6,6 +6,7 @@ Summaries go to stdout as JSON, logs and progress bars to stderr, so output can 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import sys
@@ -430,3 +431,9 @@ def run_cli() -> None:
     ) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise SystemExit(1) from None
+    finally:
+        # The command is done: park every live object in the permanent generation, so the
+        # interpreter's exit skips a last collection over pandas/pyarrow/botocore's objects
+        # (0.4 s of a ~5 s `volcast daily` on 2 cores, docs/benchmarks.md). atexit handlers,
+        # log flushes and temp-dir finalizers still run.
+        gc.freeze()

@@ -1,4 +1,5 @@
-"""The evening chain: ingest -> features -> infer -> macro, as flows and chained in `daily`.
+"""The evening chain: ingest -> features -> infer -> macro, as flows; `daily` runs the chain
+core.steps.daily composes, each step as this module's task.
 
 A task that fails (after its retries, for transient errors) fails its flow, and nothing after
 it runs: a contract violation in ingest leaves features and predictions untouched.
@@ -106,18 +107,24 @@ def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | 
         get_run_logger().info(message)
         return Completed(message=message, data={"day": day.isoformat(), "skipped": message})
     ctx = context(source, csv_dir)
-    summaries: list[steps.Summary] = [
-        tasks.ingest(ctx, day, day),
-        *(derive(ctx, day, day) for derive in tasks.DERIVED),
-    ]
-    if tasks.serving_version(ctx) is None:
-        summaries.append(tasks.first_champion(ctx, day))
-    if tasks.serving_version(ctx) is None:
-        get_run_logger().warning("no model serves yet: features written, no forecast")
-        summaries.append(steps.NO_MODEL_YET)
-    else:
-        summaries.append(tasks.infer(ctx, day, day))
-        artifacts.publish_forecast(tasks.forecast(ctx, day))
-    # Last: optional macro data (skipped without a FRED key) never holds the forecast back.
-    summaries.append(tasks.macro(ctx, day, day))
-    return steps.as_dicts(summaries)
+    return steps.as_dicts(steps.daily(ctx, day, run=EVENING))
+
+
+def _infer_and_publish(
+    ctx: steps.Context, start: dt.date, end: dt.date, version: str | None
+) -> steps.Summary:
+    """The infer task, then the forecast artifact (before macro: it never waits on FRED)."""
+    summary = tasks.infer(ctx, start, end, version)
+    artifacts.publish_forecast(tasks.forecast(ctx, end))
+    return summary
+
+
+#: The evening's steps as this flow's tasks; core.steps.daily chains them.
+EVENING = steps.EveningSteps(
+    ingest=tasks.ingest,
+    derived=tasks.DERIVED,
+    serving_version=tasks.serving_version,
+    first_champion=tasks.first_champion,
+    infer=_infer_and_publish,
+    macro=tasks.macro,
+)

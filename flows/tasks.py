@@ -19,10 +19,7 @@ RETRY = transient_retries()
 NO_RETRY: dict[str, Any] = {**RETRY, "retries": 0}  # training is not transient-prone, and costly
 
 
-@task(name="ingest", **RETRY)
-def ingest(ctx: steps.Context, start: dt.date, end: dt.date) -> steps.StepSummary:
-    return steps.ingest(ctx, start, end)
-
+ingest = task(name="ingest", **RETRY)(steps.ingest)
 
 #: One task per step of the chain after ingest (core.steps.DERIVED_STEPS), named like it:
 #: each is called as ``task(ctx, start, end)``.
@@ -42,10 +39,12 @@ def serving_version(ctx: steps.Context) -> str | None:
 
 
 @task(name="infer", **RETRY)
-def infer(ctx: steps.Context, start: dt.date, end: dt.date) -> steps.StepSummary:
+def infer(
+    ctx: steps.Context, start: dt.date, end: dt.date, version: str | None = None
+) -> steps.StepSummary:
     """The infer step; its feature drift goes to stdout as an EMF line (the drift alarm's
     metric, like the freshness check's)."""
-    summary = steps.infer(ctx, start, end)
+    summary = steps.infer(ctx, start, end, version)
     if summary.drift is not None:
         print_emf(drift_metric(summary.drift.to_dict()))
     return summary

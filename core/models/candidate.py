@@ -25,16 +25,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
-from catboost import CatBoostRegressor, Pool
 from numpy.typing import NDArray
 
 from core.definitions import HORIZON_SESSIONS
 from core.models.baselines import HAR_COLUMNS, VAR_FLOOR, LinearVarianceModel
 from core.models.tree_shap import ObliviousTreeShap
+
+if TYPE_CHECKING:  # imported where used: a HAR-X(VIX) champion's evening never loads CatBoost
+    from catboost import CatBoostRegressor, Pool
 
 MODEL_FILE = "model.cbm"
 META_FILE = "candidate.json"
@@ -159,6 +161,8 @@ class CandidateModel:
         self.harx_ = harx.fit(pd.DataFrame(M[:, idx], columns=list(harx.columns)), y)
 
     def _pool(self, M: NDArray[np.float64], y: NDArray[np.float64]) -> Pool:
+        from catboost import Pool
+
         target = y**2 if self.params.objective == "qlike" else np.log(y**2)
         return Pool(
             M, target, feature_names=list(self.feature_names or ()), baseline=self._offset(M)
@@ -176,6 +180,8 @@ class CandidateModel:
         n_fit = len(M) - n_valid - HORIZON_SESSIONS
         if n_valid < 20 or n_fit < 50:
             return self.params.iterations, float("nan")
+        from catboost import CatBoostRegressor
+
         self._fit_offset(M[:n_fit], y[:n_fit], columns)
         train, valid = self._pool(M[:n_fit], y[:n_fit]), self._pool(M[-n_valid:], y[-n_valid:])
         probe = CatBoostRegressor(**self.params.catboost_kwargs(self.thread_count))
@@ -210,6 +216,8 @@ class CandidateModel:
         self.best_iterations_ = int(kwargs["iterations"])
         self._fit_offset(M, y, columns)
         pool = self._pool(M, y)
+        from catboost import CatBoostRegressor
+
         booster = CatBoostRegressor(**kwargs)
         booster.fit(pool)
         self.booster_ = booster
@@ -288,6 +296,8 @@ class CandidateModel:
         self.build_shap_tables()
         if self._shap_tables is not None:
             return self._shap_tables.values(M)
+        from catboost import Pool
+
         # thread_count on the Pool too: its default (all cores) starts a helper thread per call
         # that spins in the kernel, ~1 ms of CPU per single-row call (docs/benchmarks.md).
         native = self.booster_.get_feature_importance(
@@ -329,6 +339,8 @@ class CandidateModel:
             thread_count=thread_count,
             name=meta["name"],
         )
+        from catboost import CatBoostRegressor
+
         booster = CatBoostRegressor()
         booster.load_model(str(src / MODEL_FILE), format="cbm")
         model.booster_ = booster

@@ -22,10 +22,13 @@ import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from catboost import CatBoost
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from catboost import CatBoost
 
 #: Deeper trees go to CatBoost's call: tables and their build grow as 4**depth per tree.
 MAX_DEPTH = 8

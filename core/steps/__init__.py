@@ -19,7 +19,15 @@ from core.steps.data import (
     labels,
 )
 from core.steps.freshness import PredictionFreshness, prediction_freshness
-from core.steps.jobs import NO_MODEL_YET, MainJobResult, daily, first_champion, run_main_job
+from core.steps.jobs import (
+    CORE_STEPS,
+    NO_MODEL_YET,
+    EveningSteps,
+    MainJobResult,
+    daily,
+    first_champion,
+    run_main_job,
+)
 from core.steps.macro import MACRO_SOURCE, macro
 from core.steps.model import (
     EVALUATION_FILES,
@@ -42,11 +50,13 @@ from core.steps.model import (
 from core.steps.summaries import Skipped, StepSummary, Summary, as_dicts
 
 __all__ = [
+    "CORE_STEPS",
     "DERIVED_STEPS",
     "EVALUATION_FILES",
     "MACRO_SOURCE",
     "NO_MODEL_YET",
     "Context",
+    "EveningSteps",
     "IngestError",
     "MainJobResult",
     "NoModelError",

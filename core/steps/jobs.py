@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +13,7 @@ from core.models.servable import CHALLENGER_KIND
 from core.models.training import MIN_REFERENCE_ROWS
 from core.sources import MarketSource
 from core.steps.context import Context
-from core.steps.data import backfill
+from core.steps.data import DERIVED_STEPS, backfill, ingest
 from core.steps.macro import macro
 from core.steps.model import (
     TrainResult,
@@ -34,21 +36,52 @@ from core.steps.summaries import (
     as_dicts,
 )
 
+log = logging.getLogger(__name__)
+
 #: The evening's infer when no model serves (yet): features are written, no forecast.
 NO_MODEL_YET = Skipped("infer", "no model serves yet")
 
 
-def daily(ctx: Context, day: DateLike, source: MarketSource | None = None) -> list[Summary]:
+@dataclass(frozen=True)
+class EveningSteps:
+    """How ``daily`` calls each step of an evening, with core's signatures. ``CORE_STEPS``
+    calls core's functions; flows/daily.py passes Prefect tasks that wrap the same functions
+    (retries, one task run per step), so the chain and its decisions are written once."""
+
+    ingest: Callable[..., Summary]  # (ctx, start, end, source=, progress=)
+    derived: Sequence[Callable[..., Summary]]  # (ctx, start, end, progress)
+    serving_version: Callable[[Context], str | None]
+    first_champion: Callable[[Context, DateLike], Summary]
+    infer: Callable[..., Summary]  # (ctx, start, end, version)
+    macro: Callable[..., Summary]  # (ctx, start, end)
+
+
+def daily(
+    ctx: Context,
+    day: DateLike,
+    source: MarketSource | None = None,
+    run: EveningSteps | None = None,
+) -> list[Summary]:
     """One evening: the day's ingest -> curated -> features -> labels that became known ->
     predictions -> macro (last: optional data no model reads yet must not hold the forecast
     back). When nothing serves yet, the HAR-X(VIX) baseline is promoted first (once enough
-    labelled history exists), so every evening ends with a forecast."""
+    labelled history exists), so every evening ends with a forecast. ``run``: how the steps
+    are called (default ``CORE_STEPS``). Errors are the steps' own (IngestError,
+    ContractError, SourceError, ...), raised before any later step runs."""
+    run = run or CORE_STEPS
     day = to_day(day)
-    summaries: list[Summary] = [*backfill(ctx, day, day, source=source, progress=False)]
-    if serving_version(ctx) is None:
-        summaries.append(first_champion(ctx, day))
-    summaries.append(infer(ctx, day, day) if serving_version(ctx) is not None else NO_MODEL_YET)
-    summaries.append(macro(ctx, day, day))
+    summaries = [run.ingest(ctx, day, day, source=source, progress=False)]
+    summaries += [step(ctx, day, day, False) for step in run.derived]
+    version = run.serving_version(ctx)
+    if version is None:
+        summaries.append(run.first_champion(ctx, day))
+        version = run.serving_version(ctx)
+    if version is None:
+        log.warning("no model serves yet: features written, no forecast")
+        summaries.append(NO_MODEL_YET)
+    else:
+        summaries.append(run.infer(ctx, day, day, version))
+    summaries.append(run.macro(ctx, day, day))
     return summaries
 
 
@@ -56,12 +89,23 @@ def first_champion(ctx: Context, day: DateLike) -> ChampionSummary | Skipped:
     """Promote the HAR-X(VIX) baseline as the first champion when nothing serves, fitted on
     the labels known at ``day``; a summary of what happened (skipped when too little labelled
     history exists, or a model already serves)."""
-    if len(training_table(ctx, day)) < MIN_REFERENCE_ROWS:
+    data = training_table(ctx, day)
+    if len(data) < MIN_REFERENCE_ROWS:
         return Skipped(
             "champion", f"fewer than {MIN_REFERENCE_ROWS} labelled sessions: backfill history"
         )
-    step = ensure_champion(ctx, day)
+    step = ensure_champion(ctx, day, data)
     return ChampionSummary(step) if step else Skipped("champion", "a model serves")
+
+
+CORE_STEPS = EveningSteps(
+    ingest=ingest,
+    derived=tuple(step for _, step in DERIVED_STEPS),
+    serving_version=serving_version,
+    first_champion=first_champion,
+    infer=infer,
+    macro=macro,
+)
 
 
 @dataclass(frozen=True, eq=False)

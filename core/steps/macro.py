@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -16,9 +17,11 @@ from core import contracts
 from core.calendar import DateLike
 from core.macro import align_releases, lookback_days, merge_vintages, series_for
 from core.sources.base import SourceError
-from core.sources.fred import FredSource
 from core.steps.context import Context, session_range
 from core.steps.summaries import MacroSummary, Skipped, span
+
+if TYPE_CHECKING:  # imported where used: httpx costs ~0.1 s, and an evening without a key skips
+    from core.sources.fred import FredSource
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ def macro(
                 raise SourceError(f"fred source: {NO_KEY}; get a key at fred.stlouisfed.org")
             log.info(SKIPPED)
             return Skipped("macro", SKIPPED)
+        from core.sources.fred import FredSource
+
         source = FredSource(ctx.settings.fred_api_key, ctx.settings.fred_api_url)
 
     first = days[0] - pd.Timedelta(days=lookback_days(series))

@@ -198,7 +198,7 @@ def train(ctx: Context, asof: DateLike | None = None) -> TrainResult:
         fitted = fit_reference(
             data, asof=asof, reason=why, evaluation=outcome.evaluation, source=source
         )
-        baseline = _register_and_promote(ctx, fitted, why)
+        baseline = _register_and_promote(ctx, fitted, why, asof)
     champion = registry.production()
     reused = registry.find_identical(outcome.metadata)
     version = reused or registry.register(outcome.files, outcome.metadata)
@@ -207,7 +207,7 @@ def train(ctx: Context, asof: DateLike | None = None) -> TrainResult:
     if outcome.decision.passed and version != champion and behind:
         gate_dict["reason"] += f"; not promoted: the champion is trained as of {champion_asof}"
     elif outcome.decision.passed and version != champion:
-        canary = canary_check(ctx, version, champion)
+        canary = canary_check(ctx, version, champion, asof)
         if canary["passed"]:
             registry.promote(version, reason=f"challenger {outcome.decision.reason}")
         else:
@@ -254,12 +254,15 @@ def _serving_sentence(
     return f"the champion {after} stays; the challenger was refused: {gate_reason}"
 
 
-def _register_and_promote(ctx: Context, fitted: FittedVersion, reason: str) -> VersionStep:
-    """Register a model, run its canary against production, promote it if that passes."""
+def _register_and_promote(
+    ctx: Context, fitted: FittedVersion, reason: str, asof: pd.Timestamp
+) -> VersionStep:
+    """Register a model, run its canary (up to ``asof``) against production, promote it if
+    that passes."""
     registry = model_registry(ctx)
     reused = registry.find_identical(fitted.metadata)
     version = reused or registry.register(fitted.files, fitted.metadata)
-    canary = canary_check(ctx, version, registry.production())
+    canary = canary_check(ctx, version, registry.production(), asof)
     if canary["passed"]:
         registry.promote(version, reason=f"{reason}: the HAR-X(VIX) baseline, the gate's reference")
     else:
@@ -270,33 +273,47 @@ def _register_and_promote(ctx: Context, fitted: FittedVersion, reason: str) -> V
     )
 
 
-def ensure_champion(ctx: Context, asof: DateLike | None = None) -> VersionStep | None:
+def ensure_champion(
+    ctx: Context, asof: DateLike | None = None, data: pd.DataFrame | None = None
+) -> VersionStep | None:
     """Promote the HAR-X(VIX) baseline as the first champion when nothing serves yet.
 
     The daily path calls this, so a new deployment forecasts from its first evening with
-    labels, before any weekly train. Returns None when a model already serves (pinned or
-    promoted). Raises ValueError when fewer than MIN_REFERENCE_ROWS labelled sessions exist.
+    labels, before any weekly train. ``data``: ``training_table(ctx, asof)`` when the caller
+    has read it already (the whole history: read once). Returns None when a model already
+    serves (pinned or promoted). Raises ValueError when fewer than MIN_REFERENCE_ROWS
+    labelled sessions exist.
     """
     if serving_version(ctx) is not None:
         return None
     asof = to_day(asof) if asof is not None else ctx.lake.partitions(contracts.FEATURES)[-1]
-    data = training_table(ctx, asof)
+    data = training_table(ctx, asof) if data is None else data
     fitted = fit_reference(
         data,
         asof=asof,
         reason="first champion (no model served): out-of-sample figures come with the train",
         source=lake_source(ctx),
     )
-    return _register_and_promote(ctx, fitted, "first champion")
+    return _register_and_promote(ctx, fitted, "first champion", asof)
 
 
-def canary_check(ctx: Context, version: str, previous: str | None) -> dict:
-    """Re-score the last N feature days with ``version`` as it will be served.
+def canary_check(
+    ctx: Context, version: str, previous: str | None, since: DateLike | None = None
+) -> dict:
+    """Re-score the lake's last N feature days with ``version`` as it will be served.
 
     It runs on the registered artifact (loaded back from the lake, the serving path) before
-    the PRODUCTION pointer moves, so a model that fails it never serves a request.
+    the PRODUCTION pointer moves, so a model that fails it never serves a request. ``since``
+    (a session the newest feature days are known to follow, e.g. a train's asof) bounds the
+    listing to the partitions from 3N sessions before it on; without it, or when fewer than
+    N are found there, the whole table is listed.
     """
-    days = ctx.lake.partitions(contracts.FEATURES)[-ctx.settings.canary_days :]
+    n = ctx.settings.canary_days
+    start = shift_trading_days(since, -3 * n) if since is not None else None
+    days = ctx.lake.partitions(contracts.FEATURES, start) if start is not None else []
+    if len(days) < n:
+        days = ctx.lake.partitions(contracts.FEATURES)
+    days = days[-n:]
     feats = ctx.lake.read(contracts.FEATURES, days[0], days[-1])
     try:
         new = _load(ctx, version).predict_vol(feats)
@@ -340,21 +357,37 @@ def promote(ctx: Context, version: str, override: str | None = None) -> PromoteR
     return PromoteResult(version, True, result, production_before=previous, override=override)
 
 
-def infer(ctx: Context, start: DateLike, end: DateLike) -> InferSummary:
-    """predictions_daily for the feature days in [start, end] with the serving model."""
-    version = serving_version(ctx)
+def infer(ctx: Context, start: DateLike, end: DateLike, version: str | None = None) -> InferSummary:
+    """predictions_daily for the feature days in [start, end] with the serving model
+    (``version``: the serving version when the caller resolved it already), and the feature
+    drift of the window up to the last of them.
+
+    The features are read once, from the drift window's first session (or ``start``, when
+    earlier) to ``end``. Raises NoModelError when nothing serves, IngestError when [start,
+    end] has no features.
+    """
+    version = version or serving_version(ctx)
     if version is None:
         raise NoModelError(
             f"no model is promoted yet: run `volcast train` (or promote a version: {PROMOTE_HINT})"
         )
     days = session_range(start, end)
-    feats = ctx.lake.read(contracts.FEATURES, days[0], days[-1])
+    model, metadata = load_version(model_registry(ctx), version, ctx.settings.thread_count)
+    window_start = drift_window_start(metadata, days[-1])
+    first = days[0] if window_start is None else min(days[0], window_start)
+    read = ctx.lake.read(contracts.FEATURES, first, days[-1])
+    feats = read[read["date"] >= days[0]].reset_index(drop=True)
     if feats.empty:
         raise IngestError(f"no features between {days[0].date()} and {days[-1].date()}")
-    model, metadata = load_version(model_registry(ctx), version, ctx.settings.thread_count)
     table = predictions_frame(model, feats, version, Band.from_metadata(metadata))
     report = ctx.lake.write_partitions(contracts.PREDICTIONS, table)
-    drift = feature_drift_at(ctx, metadata, feats["date"].max())
+    last = feats["date"].max()
+    if window_start is None:
+        drift = None
+    elif last == days[-1]:  # the window is in what was read
+        drift = feature_drift(read[read["date"] >= window_start], metadata["drift"])
+    else:  # the window ends at an earlier session: it starts earlier than what was read
+        drift = feature_drift_at(ctx, metadata, last)
     mirror = mirror_from_settings(ctx.settings)
     return InferSummary(
         "infer",
@@ -370,13 +403,21 @@ def feature_drift_at(ctx: Context, metadata: dict[str, Any], day: DateLike) -> D
     """PSI of each model feature over the ``window`` sessions up to ``day`` against the
     training bins a version's metadata stores (core.models.drift); None for versions
     registered before drift references existed."""
+    first = drift_window_start(metadata, day)
+    if first is None:
+        return None
+    reference = metadata["drift"]
+    recent = ctx.lake.read(contracts.FEATURES, first, day, columns=list(reference["features"]))
+    return feature_drift(recent, reference)
+
+
+def drift_window_start(metadata: dict[str, Any], day: DateLike) -> pd.Timestamp | None:
+    """The first session of the drift window ending at ``day`` (the ``window`` sessions a
+    version's drift reference compares); None for versions without a drift reference."""
     reference = metadata.get("drift")
     if not reference:
         return None
-    first = shift_trading_days(day, -(int(reference["window"]) - 1))
-    columns = list(reference["features"])
-    recent = ctx.lake.read(contracts.FEATURES, first, day, columns=columns)
-    return feature_drift(recent, reference)
+    return shift_trading_days(day, -(int(reference["window"]) - 1))
 
 
 def serving_status(ctx: Context) -> dict[str, Any] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.latency_proxy import request_kind
+from bench.latency_proxy import request_kind, table_of
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,18 @@ from bench.latency_proxy import request_kind
 )
 def test_request_kinds(method: str, target: str, kind: str) -> None:
     assert request_kind(method, target) == kind
+
+
+@pytest.mark.parametrize(
+    ("target", "table"),
+    [
+        ("/b/lake/features_daily/date=2020-01-02/part-0.parquet", "lake/features_daily"),
+        ("/b/lake/raw.market/date%3D2020-01-02/part-0.parquet", "lake/raw.market"),
+        ("/b?list-type=2&prefix=lake/curated/daily/date%3D2026-", "lake/curated/daily"),
+        ("/b/lake/features_daily/_snapshots/2020.snapshot", "lake/features_daily/_snapshots"),
+        ("/b/lake/models/pointer.json", "lake/models"),
+        ("/b?list-type=2", "(bucket)"),
+    ],
+)
+def test_table_of(target: str, table: str) -> None:
+    assert table_of(target) == table
