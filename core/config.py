@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     aws_region: str = Field(
         "us-east-1",
         validation_alias=AliasChoices("VOLCAST_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
-        description="AWS region of the DynamoDB mirror (the region ECS sets in AWS_REGION).",
+        description="AWS region of the lake's S3 and the DynamoDB mirror (ECS sets AWS_REGION).",
     )
     code_version: str | None = Field(
         None,

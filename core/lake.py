@@ -100,15 +100,14 @@ class WriteReport:
         return out
 
 
-def filesystem_for(uri: str, endpoint_url: str | None = None) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and the root path inside it for a lake URI."""
+def filesystem_for(
+    uri: str, endpoint_url: str | None = None, region: str | None = None
+) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and the root path inside it for a lake URI (``region``: S3's,
+    Settings.aws_region; None leaves it to the AWS SDK's own chain)."""
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
-        kwargs: dict[str, object] = {
-            "region": os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
-            or "us-east-1",
-        }
+        kwargs: dict[str, object] = {"region": region} if region else {}
         if endpoint_url:
             endpoint = urlparse(endpoint_url)
             kwargs["endpoint_override"] = endpoint.netloc or endpoint.path
@@ -152,10 +151,14 @@ class _Known:
 class Lake:
     """The volcast data lake: contract-checked date partitions plus small binary objects."""
 
-    def __init__(self, uri: str, endpoint_url: str | None = None):
+    def __init__(self, uri: str, endpoint_url: str | None = None, region: str | None = None):
+        """``uri``: a folder, file:// or s3://bucket/prefix; ``endpoint_url`` and ``region``
+        (Settings.aws_endpoint_url / aws_region) for S3, None leaving them to the AWS SDK's
+        own chain (AWS_REGION, AWS_DEFAULT_REGION, the config file). ValueError for another
+        scheme."""
         self.uri = uri
-        self.endpoint_url = endpoint_url
-        self.store = store_for(uri, endpoint_url)
+        self.endpoint_url, self.region = endpoint_url, region
+        self.store = store_for(uri, endpoint_url, region)
         if isinstance(self.store, S3Store):
             self.root = f"{self.store.bucket}/{self.store.prefix}".rstrip("/")
         else:
@@ -164,7 +167,7 @@ class Lake:
     @cached_property
     def fs(self) -> pafs.FileSystem:
         """The lake as a pyarrow filesystem, rooted like ``root`` (for tools that want one)."""
-        return filesystem_for(self.uri, self.endpoint_url)[0]
+        return filesystem_for(self.uri, self.endpoint_url, self.region)[0]
 
     # -- partitions ---------------------------------------------------------------------------
     def partition_path(self, table: str, day: DateLike) -> str:

@@ -285,7 +285,7 @@ class S3Store(ObjectStore):
     READ_TIMEOUT_S: Final = 30
     MAX_ATTEMPTS: Final = 5
 
-    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, region: str):
+    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, region: str | None):
         super().__init__()
         self.bucket, self.prefix = bucket, prefix.strip("/")
         self.endpoint_url, self.region = endpoint_url, region
@@ -435,11 +435,11 @@ def _is_precondition_failure(exc: Exception) -> bool:
     return status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict")
 
 
-def store_for(uri: str, endpoint_url: str | None = None) -> ObjectStore:
-    """The store of a lake URI: a folder (plain path or file://) or s3://bucket/prefix."""
+def store_for(uri: str, endpoint_url: str | None = None, region: str | None = None) -> ObjectStore:
+    """The store of a lake URI: a folder (plain path or file://) or s3://bucket/prefix
+    (``region`` None: botocore's own chain)."""
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         return S3Store(parsed.netloc, parsed.path, endpoint_url, region)
     if parsed.scheme in ("", "file"):
         return LocalStore(os.path.abspath(parsed.path if parsed.scheme == "file" else uri))

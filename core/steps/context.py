@@ -23,7 +23,8 @@ class Context:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:
-        return cls(settings, Lake(settings.lake_uri, settings.aws_endpoint_url))
+        lake = Lake(settings.lake_uri, settings.aws_endpoint_url, settings.aws_region)
+        return cls(settings, lake)
 
 
 def session_range(start: DateLike, end: DateLike) -> pd.DatetimeIndex:
