@@ -100,7 +100,7 @@ def _quality(report: dict[str, Any]) -> dict[str, Any]:
             "rmse_variance": round(m["rmse_variance"], 5),
             "rmse_vol": round(m["rmse_vol"], 5),
             "dm_qlike_p": None if name == candidate else round(dm["qlike_p"], 4),
-            "dm_se_var_p": None if name == candidate else round(dm["se_var_p"], 4),
+            "dm_rmse_variance_p": None if name == candidate else round(dm["rmse_variance_p"], 4),
         }
     return {
         "candidate": candidate,

@@ -226,7 +226,7 @@ def publish_evaluation(
             *(
                 f"| {name} | {p['n']} | {c['qlike_vs_reference_pct']:+.1f} | "
                 f"{c['dm_qlike_p']:.3f} | {c['rmse_variance_vs_reference_pct']:+.1f} | "
-                f"{c['dm_se_var_p']:.3f} |"
+                f"{c['dm_rmse_variance_p']:.3f} |"
                 for name, p in periods.items()
                 if (c := p["models"].get(candidate))
             ),

@@ -233,7 +233,7 @@ def train_candidate(
 def dm_vs_reference(evaluation: Mapping[str, Any]) -> dict[str, float]:
     """The Diebold-Mariano p-values of candidate vs HAR-X for the gate's two losses."""
     dm = evaluation["dm_vs_candidate"][REFERENCE]
-    return {"qlike": dm["qlike_p"], "rmse_variance": dm["se_var_p"]}
+    return {metric: dm[f"{metric}_p"] for metric in ("qlike", "rmse_variance")}
 
 
 def fit_reference(

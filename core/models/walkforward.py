@@ -149,7 +149,12 @@ def loss_table(
         s_stat, s_p = metrics.diebold_mariano(
             losses[candidate]["se_variance"], losses[other]["se_variance"], lags
         )
-        dm[other] = {"qlike_stat": q_stat, "qlike_p": q_p, "se_var_stat": s_stat, "se_var_p": s_p}
+        dm[other] = {
+            "qlike_stat": q_stat,
+            "qlike_p": q_p,
+            "rmse_variance_stat": s_stat,  # DM on the squared errors RMSE(var) averages
+            "rmse_variance_p": s_p,
+        }
     cand, ref = models[candidate], models[reference]
     dates = pd.to_datetime(predictions["date"])
     cadence = refit_every if refit_every is not None else predictions.attrs.get("refit_every")
@@ -216,11 +221,11 @@ def period_report(
                 "rmse_variance_vs_reference_pct": 100.0
                 * (1.0 - np.sqrt(s.mean()) / np.sqrt(ref_s.mean())),
                 "dm_qlike_p": None,
-                "dm_se_var_p": None,
+                "dm_rmse_variance_p": None,
             }
             if model != reference:
                 entry["dm_qlike_p"] = metrics.diebold_mariano(q, ref_q, lags)[1]
-                entry["dm_se_var_p"] = metrics.diebold_mariano(s, ref_s, lags)[1]
+                entry["dm_rmse_variance_p"] = metrics.diebold_mariano(s, ref_s, lags)[1]
             models[model] = entry
         out[name] = {
             "start": part["date"].min().date().isoformat(),
