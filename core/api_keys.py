@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from core.polling import Poller
+
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "vk"
@@ -279,8 +281,7 @@ class ApiKeyHolder:
         self.last_error: str | None = None
         self._version: str | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = Poller(self.refresh, name="volcast-api-keys")
 
     def refresh(self) -> bool:
         """Re-read the store; True if the keyring changed. Never raises: an error keeps the
@@ -308,20 +309,8 @@ class ApiKeyHolder:
             return changed
 
     def start(self, interval_s: float) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._loop, args=(interval_s,), name="volcast-api-keys", daemon=True
-        )
-        self._thread.start()
-
-    def _loop(self, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
-            self.refresh()
+        """Re-read the store every ``interval_s`` seconds in the background until ``stop``."""
+        self._poller.start(interval_s)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._poller.stop()
