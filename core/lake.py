@@ -275,6 +275,11 @@ class Lake:
             raise FileNotFoundError(f"{self.uri}/{key} does not exist")
         return found[0]
 
+    def get_many(self, keys: Sequence[str]) -> list[bytes]:
+        """``[get_bytes(k) for k in keys]``, the GETs side by side (core.store's bounded
+        concurrency). FileNotFoundError naming the first missing key."""
+        return self.store.map(self.get_bytes, keys)
+
     def exists(self, key: str) -> bool:
         return self.store.exists(key)
 

@@ -428,12 +428,22 @@ class ModelRegistry:
         out = [json.loads(self.lake.get_bytes(k)) for k in keys]
         return sorted(out, key=lambda e: str(e.get("at", "")))
 
-    def load_files(self, version: str) -> dict[str, bytes]:
-        """The version's files (not metadata/events), each checked against its sha256."""
-        meta = self._metadata(version)
+    def metadata(self, version: str) -> dict[str, Any]:
+        """The version's metadata.json (what loading it needs: kind, files, bands, drift
+        reference); ``show`` adds its events. Raises VersionNotFound."""
+        return self._metadata(version)
+
+    def load_files(
+        self, version: str, metadata: Mapping[str, Any] | None = None
+    ) -> dict[str, bytes]:
+        """The version's files (not metadata/events), read side by side, each checked against
+        its sha256 (``metadata``: the version's, when the caller has read it already)."""
+        meta = self._metadata(version) if metadata is None else metadata
+        names = list(meta["files"])
+        blobs = self.lake.get_many([f"{PREFIX}/{version}/{name}" for name in names])
         out: dict[str, bytes] = {}
-        for name, entry in meta["files"].items():
-            data = self.lake.get_bytes(f"{PREFIX}/{version}/{name}")
+        for name, data in zip(names, blobs, strict=True):
+            entry = meta["files"][name]
             if hashlib.sha256(data).hexdigest() != entry["sha256"]:
                 raise RegistryError(
                     f"model version {version}: {name} does not match its recorded sha256 "
@@ -442,15 +452,19 @@ class ModelRegistry:
             out[name] = data
         return out
 
-    def materialize(self, version: str, dest: str | Path) -> Path:
+    def materialize(
+        self, version: str, dest: str | Path, metadata: Mapping[str, Any] | None = None
+    ) -> Path:
         """Write the version's files under ``dest`` (created) and return it; CatBoost loads
-        models from a path. metadata.json is written alongside for convenience."""
+        models from a path. metadata.json is written alongside for convenience. ``metadata``:
+        the version's, when the caller has read it already (one GET less)."""
         root = Path(dest)
-        for name, data in self.load_files(version).items():
+        meta = self._metadata(version) if metadata is None else metadata
+        for name, data in self.load_files(version, meta).items():
             path = root / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        (root / METADATA_FILE).write_bytes(_dumps(self._metadata(version)))
+        (root / METADATA_FILE).write_bytes(_dumps(meta))
         return root
 
     def list(self) -> builtins.list[VersionInfo]:

@@ -94,9 +94,9 @@ def load_version(
     """(model, metadata) of a registered version: files checked against their sha256, loaded
     by the kind the metadata records. Raises VersionNotFound / RegistryError from the registry,
     ValueError for an unknown kind."""
-    metadata = registry.show(version)
+    metadata = registry.metadata(version)  # not show(): its events are not needed to load
     kind = model_kind(metadata)
     with tempfile.TemporaryDirectory(prefix="volcast-load-") as folder:
-        registry.materialize(version, folder)
+        registry.materialize(version, folder, metadata)
         model = load_model(folder, kind, thread_count)
     return model, metadata

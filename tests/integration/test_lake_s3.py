@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import boto3
 import numpy as np
@@ -14,9 +15,11 @@ from bench.latency_proxy import Control, spawn
 from core import contracts
 from core.calendar import trading_days
 from core.lake import Lake, WriteOutcome
+from core.models.registry import ModelRegistry
 from core.store import ABSENT, S3_CONCURRENCY, PreconditionFailed
 from tests.conftest import create_kms_bucket
 from tests.raw_frames import raw_market_frame
+from tests.unit.test_registry import metadata
 
 pytestmark = pytest.mark.integration
 
@@ -213,3 +216,18 @@ def test_a_conditional_put_on_s3_refuses_a_changed_object(counted_lake: Lake) ->
     with pytest.raises(PreconditionFailed):
         store.put("_meta/cas", b"3", if_tag=first)
     assert store.get("_meta/cas") == (b"22", second)
+
+
+def test_loading_a_version_reads_its_metadata_once_and_its_files_side_by_side(
+    counted_lake: Lake, proxy: Control, tmp_path: Path
+) -> None:
+    registry = ModelRegistry(counted_lake)
+    files = {f"part-{i}.bin": bytes([i]) * 1000 for i in range(4)}
+    version = registry.register(files, metadata())
+    meta: list[dict] = []
+    assert requests_of(proxy, lambda: meta.append(registry.metadata(version))) == {"GET": 1}
+    # the files: one GET each, in parallel; metadata.json is not read again
+    loaded = requests_of(proxy, lambda: registry.materialize(version, tmp_path / "m", meta[0]))
+    assert loaded == {"GET": len(files)}
+    assert proxy.stats()["max_in_flight"] > 1
+    assert {p.name: p.read_bytes() for p in (tmp_path / "m").glob("part-*")} == files
