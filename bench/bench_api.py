@@ -1,6 +1,6 @@
 """/predict through gunicorn on this machine: latency and throughput at 1, 10 and 50
 concurrent clients, for dated and for posted-vector requests, against the naive reference
-(api/naive.py), plus the raw single-row SHAP cost of the served model and the ceiling it sets,
+(bench/naive.py), plus the raw single-row SHAP cost of the served model and the ceiling it sets,
 and the framework's own ceiling: dated /predict against ``reference_app`` below (a trivial
 ``async def`` FastAPI endpoint returning a constant body of a dated answer's size, same
 gunicorn config), interleaved at 50 clients.
@@ -40,7 +40,7 @@ from core import contracts
 from core.lake import Lake
 from core.models.registry import ModelRegistry
 from core.models.tree_shap import ObliviousTreeShap
-from core.serving.holder import load_serving_model
+from core.serving.scorer import load_serving_model
 from loadtest.lake import PreparedLake, prepare_lake
 from loadtest.run import free_port, start_server, stop_server
 
@@ -306,7 +306,7 @@ def run(work: Path, seconds: float) -> dict[str, Any]:
     bodies = request_bodies(prepared)
     cost = shap_cost(prepared)
     served = bench_app("api.main:app", prepared, bodies, seconds, work)
-    naive = bench_app("api.naive:app", prepared, bodies, seconds, work)
+    naive = bench_app("bench.naive:app", prepared, bodies, seconds, work)
     ratios = {
         key: {
             "requests_per_s": round(served[key]["requests_per_s"] / naive[key]["requests_per_s"], 1)

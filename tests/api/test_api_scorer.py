@@ -9,7 +9,6 @@ import numpy as np
 
 from core.lake import Lake
 from core.models.registry import ModelRegistry
-from core.serving.holder import load_serving_model
 from core.serving.scorer import (
     ANSWER,
     REQUEST,
@@ -17,6 +16,7 @@ from core.serving.scorer import (
     answer_body_size,
     decode_answer,
     encode_request,
+    load_serving_model,
     serve,
 )
 from tests.api.conftest import ServedLake
