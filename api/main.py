@@ -32,6 +32,7 @@ from api.auth import open_api_keys
 from api.docs import use_served_examples
 from api.request_body import document_request_models
 from api.routes import meta, predict
+from api.routing import include_first
 from api.scorer import WARM_TIMEOUT_S, ScorerProcess
 from core.config import Settings
 from core.models.registry import code_version
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
-    app.include_router(predict.router)
+    include_first(app, predict.router)  # the hot path: matched first, not nested
     app.include_router(meta.router)
     return app
 
