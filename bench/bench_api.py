@@ -5,7 +5,8 @@ and the framework's own ceiling: dated /predict against ``reference_app`` below 
 ``async def`` FastAPI endpoint returning a constant body of a dated answer's size, same
 gunicorn config), interleaved at 50 clients.
 
-Run: `python -m bench.bench_api [--seconds 10] [--reference-only]` (prints one JSON document).
+Run: `python -m bench.bench_api [--seconds 10] [--reference-only] [--rounds 3]` (prints one JSON
+document; ``--rounds``: dated/reference pairs of the framework ceiling).
 The load
 generator is wrk when installed (`apt-get install wrk`), else bench/loadgen.py; either runs
 as its own process. Clients are closed-loop (each sends its next request when the previous
@@ -240,7 +241,13 @@ def bench_app(app: str, prepared: PreparedLake, bodies: dict, seconds: float, wo
     return results
 
 
-def framework_ceiling(prepared: PreparedLake, bodies: dict, seconds: float, work: Path) -> dict:
+def framework_ceiling(
+    prepared: PreparedLake,
+    bodies: dict,
+    seconds: float,
+    work: Path,
+    rounds: int = REFERENCE_ROUNDS,
+) -> dict:
     """Dated /predict vs reference_app at REFERENCE_CLIENTS clients, both under the project's
     gunicorn config with 2 workers, up at the same time, runs alternating (so drift in the
     machine's load hits both alike). The ratio is dated req/s over reference req/s per round."""
@@ -267,7 +274,7 @@ def framework_ceiling(prepared: PreparedLake, bodies: dict, seconds: float, work
             for target in (url, ref_url):
                 load(target, bodies["dated"], 10, 2, work)  # warm-up
             rounds = []
-            for _ in range(REFERENCE_ROUNDS):
+            for _ in range(rounds):
                 dated = load(url, bodies["dated"], REFERENCE_CLIENTS, seconds, work)
                 trivial = load(ref_url, bodies["dated"], REFERENCE_CLIENTS, seconds, work)
                 rounds.append(
@@ -300,7 +307,7 @@ def _post(url: str, body: dict) -> bytes:
         return bytes(answer.read())
 
 
-def run(work: Path, seconds: float) -> dict[str, Any]:
+def run(work: Path, seconds: float, rounds: int = REFERENCE_ROUNDS) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     prepared = prepare_lake(work / "lake")
     bodies = request_bodies(prepared)
@@ -319,7 +326,7 @@ def run(work: Path, seconds: float) -> dict[str, Any]:
         for key in naive
     }
     best_posted = max(served[f"posted_c{c}"]["requests_per_s"] for c in CLIENTS)
-    ceiling = framework_ceiling(prepared, bodies, seconds, work)
+    ceiling = framework_ceiling(prepared, bodies, seconds, work, rounds)
     return {
         "framework_ceiling": ceiling,
         "model": cost,
@@ -338,6 +345,7 @@ def main() -> None:
     parser.add_argument(
         "--reference-only", action="store_true", help="only dated /predict vs reference_app"
     )
+    parser.add_argument("--rounds", type=int, default=REFERENCE_ROUNDS)
     args = parser.parse_args()
     info = machine()
     started = time.perf_counter()
@@ -347,9 +355,10 @@ def main() -> None:
             work.mkdir(parents=True, exist_ok=True)
             prepared = prepare_lake(work / "lake")
             bodies = request_bodies(prepared)
-            figures = {"framework_ceiling": framework_ceiling(prepared, bodies, args.seconds, work)}
+            ceiling = framework_ceiling(prepared, bodies, args.seconds, work, args.rounds)
+            figures = {"framework_ceiling": ceiling}
         else:
-            figures = run(work, args.seconds)
+            figures = run(work, args.seconds, args.rounds)
     emit(
         {
             "date": dt.date.today().isoformat(),
