@@ -246,7 +246,7 @@ def framework_ceiling(
     bodies: dict,
     seconds: float,
     work: Path,
-    rounds: int = REFERENCE_ROUNDS,
+    pairs: int = REFERENCE_ROUNDS,
 ) -> dict:
     """Dated /predict vs reference_app at REFERENCE_CLIENTS clients, both under the project's
     gunicorn config with 2 workers, up at the same time, runs alternating (so drift in the
@@ -274,7 +274,7 @@ def framework_ceiling(
             for target in (url, ref_url):
                 load(target, bodies["dated"], 10, 2, work)  # warm-up
             rounds = []
-            for _ in range(rounds):
+            for _ in range(pairs):
                 dated = load(url, bodies["dated"], REFERENCE_CLIENTS, seconds, work)
                 trivial = load(ref_url, bodies["dated"], REFERENCE_CLIENTS, seconds, work)
                 rounds.append(
