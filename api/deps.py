@@ -2,9 +2,14 @@
 them (fastapi/full-stack-fastapi-template's ``api/deps.py``): a route names what it needs in its
 signature, and tests can override any of them through ``app.dependency_overrides``.
 
-What they hand out lives on ``app.state``, set by the lifespan (api.main): the serving holder,
-the worker's scoring process, the API keys. Each is an ``async def``: FastAPI runs a plain
-``def`` dependency in the thread pool, a hop per request for a getattr.
+What they hand out lives on ``app.state``, set by the lifespan (api.main): the serving holder
+and the worker's scoring process. Each is an ``async def``: FastAPI runs a plain ``def``
+dependency in the thread pool, a hop per request for a getattr.
+
+On /predict (a DirectRoute, api/routing.py) ``StateDep`` and ``ScorerDep`` cost at most ~4 us
+of a ~75-105 us dated request in process, against reading ``app.state`` in the endpoint
+(three interleaved pairs, within their noise; docs/benchmarks.md, API section): no exception
+to the pattern was needed there. FastAPI's own solver was what cost (43% of the request).
 """
 
 from __future__ import annotations
