@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.explain import Driver
-from core.serving import ServingModel
+from core.serving import ServedVersion
 from core.serving.scorer import ANSWER, Answer, answer_body_size, decode_answer, encode_request
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class ScorerProcess:
         self._starting = asyncio.Lock()
 
     async def score(
-        self, model: ServingModel, row: NDArray[np.float64], k: int
+        self, model: ServedVersion, row: NDArray[np.float64], k: int
     ) -> tuple[float, list[Driver]]:
         answer = await self._ask(model.version, row, k, ANSWER_TIMEOUT_S)
         names = model.names

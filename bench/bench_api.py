@@ -1,11 +1,12 @@
 """/predict through gunicorn on this machine: latency and throughput at 1, 10 and 50
 concurrent clients, for dated and for posted-vector requests, against the naive reference
-(api/naive.py), plus the raw single-row SHAP cost of the served model and the ceiling it sets,
+(bench/naive.py), plus the raw single-row SHAP cost of the served model and the ceiling it sets,
 and the framework's own ceiling: dated /predict against ``reference_app`` below (a trivial
 ``async def`` FastAPI endpoint returning a constant body of a dated answer's size, same
 gunicorn config), interleaved at 50 clients.
 
-Run: `python -m bench.bench_api [--seconds 10] [--reference-only]` (prints one JSON document).
+Run: `python -m bench.bench_api [--seconds 10] [--reference-only] [--rounds 3]` (prints one JSON
+document; ``--rounds``: dated/reference pairs of the framework ceiling).
 The load
 generator is wrk when installed (`apt-get install wrk`), else bench/loadgen.py; either runs
 as its own process. Clients are closed-loop (each sends its next request when the previous
@@ -40,7 +41,7 @@ from core import contracts
 from core.lake import Lake
 from core.models.registry import ModelRegistry
 from core.models.tree_shap import ObliviousTreeShap
-from core.serving.holder import load_serving_model
+from core.serving.scorer import load_serving_model
 from loadtest.lake import PreparedLake, prepare_lake
 from loadtest.run import free_port, start_server, stop_server
 
@@ -240,7 +241,13 @@ def bench_app(app: str, prepared: PreparedLake, bodies: dict, seconds: float, wo
     return results
 
 
-def framework_ceiling(prepared: PreparedLake, bodies: dict, seconds: float, work: Path) -> dict:
+def framework_ceiling(
+    prepared: PreparedLake,
+    bodies: dict,
+    seconds: float,
+    work: Path,
+    pairs: int = REFERENCE_ROUNDS,
+) -> dict:
     """Dated /predict vs reference_app at REFERENCE_CLIENTS clients, both under the project's
     gunicorn config with 2 workers, up at the same time, runs alternating (so drift in the
     machine's load hits both alike). The ratio is dated req/s over reference req/s per round."""
@@ -267,7 +274,7 @@ def framework_ceiling(prepared: PreparedLake, bodies: dict, seconds: float, work
             for target in (url, ref_url):
                 load(target, bodies["dated"], 10, 2, work)  # warm-up
             rounds = []
-            for _ in range(REFERENCE_ROUNDS):
+            for _ in range(pairs):
                 dated = load(url, bodies["dated"], REFERENCE_CLIENTS, seconds, work)
                 trivial = load(ref_url, bodies["dated"], REFERENCE_CLIENTS, seconds, work)
                 rounds.append(
@@ -300,13 +307,13 @@ def _post(url: str, body: dict) -> bytes:
         return bytes(answer.read())
 
 
-def run(work: Path, seconds: float) -> dict[str, Any]:
+def run(work: Path, seconds: float, rounds: int = REFERENCE_ROUNDS) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     prepared = prepare_lake(work / "lake")
     bodies = request_bodies(prepared)
     cost = shap_cost(prepared)
     served = bench_app("api.main:app", prepared, bodies, seconds, work)
-    naive = bench_app("api.naive:app", prepared, bodies, seconds, work)
+    naive = bench_app("bench.naive:app", prepared, bodies, seconds, work)
     ratios = {
         key: {
             "requests_per_s": round(served[key]["requests_per_s"] / naive[key]["requests_per_s"], 1)
@@ -319,7 +326,7 @@ def run(work: Path, seconds: float) -> dict[str, Any]:
         for key in naive
     }
     best_posted = max(served[f"posted_c{c}"]["requests_per_s"] for c in CLIENTS)
-    ceiling = framework_ceiling(prepared, bodies, seconds, work)
+    ceiling = framework_ceiling(prepared, bodies, seconds, work, rounds)
     return {
         "framework_ceiling": ceiling,
         "model": cost,
@@ -338,6 +345,7 @@ def main() -> None:
     parser.add_argument(
         "--reference-only", action="store_true", help="only dated /predict vs reference_app"
     )
+    parser.add_argument("--rounds", type=int, default=REFERENCE_ROUNDS)
     args = parser.parse_args()
     info = machine()
     started = time.perf_counter()
@@ -347,9 +355,10 @@ def main() -> None:
             work.mkdir(parents=True, exist_ok=True)
             prepared = prepare_lake(work / "lake")
             bodies = request_bodies(prepared)
-            figures = {"framework_ceiling": framework_ceiling(prepared, bodies, args.seconds, work)}
+            ceiling = framework_ceiling(prepared, bodies, args.seconds, work, args.rounds)
+            figures = {"framework_ceiling": ceiling}
         else:
-            figures = run(work, args.seconds)
+            figures = run(work, args.seconds, args.rounds)
     emit(
         {
             "date": dt.date.today().isoformat(),

@@ -8,7 +8,6 @@ Run: `python -m bench.bench_model [--shap-only]` (prints one JSON document).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import shutil
 import tempfile
 from pathlib import Path
@@ -159,11 +158,7 @@ def shap_latency() -> dict[str, Any]:
     # What a posted vector costs in the scoring process, per kind of served model: the
     # HAR-X(VIX) champion (a dot product) and the CatBoost challenger (SHAP tables).
     champion = new_reference().fit(X, data[LABEL].to_numpy(dtype=np.float64))
-    now = dt.datetime.now(dt.UTC)
-    served = {
-        "harx_vix": ServingModel("bench", champion, None, now, "harx_vix"),
-        "catboost": ServingModel("bench", model, None, now, "catboost"),
-    }
+    served = {"harx_vix": ServingModel("bench", champion), "catboost": ServingModel("bench", model)}
     for serving in served.values():
         serving.model.prepare_serving()
     rows = {

@@ -10,6 +10,7 @@ from core.serving.state import (
     Forecast,
     Freshness,
     NoFeaturesError,
+    ServedVersion,
     ServingModel,
     ServingState,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Forecast",
     "Freshness",
     "NoFeaturesError",
+    "ServedVersion",
     "ServingHolder",
     "ServingModel",
     "ServingState",

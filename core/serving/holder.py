@@ -30,18 +30,13 @@ from core.calendar import latest_trading_day
 from core.config import Settings
 from core.explain import Driver
 from core.lake import Lake
-from core.models.bands import Band
 from core.models.registry import POINTER_KEY, ModelRegistry
-from core.models.servable import load_version, model_kind
 from core.monitoring import lag_sessions
-from core.serving.state import FeatureTable, Forecast, Freshness, ServingModel, ServingState
+from core.serving.state import FeatureTable, Forecast, Freshness, ServedVersion, ServingState
 from core.steps.context import SOURCE_MARKER
 
 log = logging.getLogger(__name__)
 
-#: One CatBoost thread per scoring call: a server runs one worker process per core, and one
-#: row's SHAP does not get faster with more threads (measured), it only contends.
-SERVING_THREADS = 1
 #: How far past the newest partition a poll looks for new ones (calendar days).
 _POLL_HORIZON_DAYS = 400
 #: The pointer token before the first poll: differs from every real token, None included.
@@ -66,8 +61,9 @@ class ServingHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._state = self._empty_state()
-        #: Called with a newly loaded model before it is swapped in; an error aborts the swap.
-        self.before_swap: list[Callable[[ServingModel], None]] = []
+        #: Called with a newly read version before it is swapped in (the scoring process loads
+        #: its model then); an error aborts the swap.
+        self.before_swap: list[Callable[[ServedVersion], None]] = []
 
     @property
     def state(self) -> ServingState:
@@ -129,7 +125,7 @@ class ServingHolder:
             log.info("serving model %s", model.version if model else None)
         return changed
 
-    def _poll_model(self, current: ServingState) -> tuple[ServingModel | None, str | None, bool]:
+    def _poll_model(self, current: ServingState) -> tuple[ServedVersion | None, str | None, bool]:
         pinned = self.settings.model_version
         token: bytes | str | None = pinned or self._pointer_bytes()
         if token == self._token and (current.model is not None or token is None):
@@ -162,10 +158,13 @@ class ServingHolder:
         except FileNotFoundError:
             return None
 
-    def _load_model(self, version: str) -> ServingModel:
-        loaded = load_serving_model(self.registry, version)
+    def _load_model(self, version: str) -> ServedVersion:
+        """The version's metadata (this process never loads the model itself), after every
+        ``before_swap`` hook has prepared it: the scoring process loads the model, checks its
+        files' sha256 and that its features are the metadata's, before any request needs it."""
+        loaded = ServedVersion.from_metadata(version, self.registry.show(version), _utcnow())
         for prepare in self.before_swap:
-            prepare(loaded)  # e.g. a scoring process loads it too, before any request needs it
+            prepare(loaded)
         return loaded
 
     def _new_rows(self, table: str, newest: dt.date | None) -> pd.DataFrame:
@@ -249,21 +248,6 @@ class ServingHolder:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-
-
-def load_serving_model(registry: ModelRegistry, version: str) -> ServingModel:
-    """A registered version of either kind, checked against its sha256s and loaded for
-    one-thread scoring, with what it needs precomputed (SHAP tables for CatBoost)."""
-    model, meta = load_version(registry, version, SERVING_THREADS)
-    model.prepare_serving()  # now, not in the first request that needs SHAP
-    return ServingModel(
-        version,
-        model,
-        meta.get("created_at"),
-        _utcnow(),
-        model_kind(meta),
-        Band.from_metadata(meta),
-    )
 
 
 def _bound(value: float) -> float | None:

@@ -33,12 +33,15 @@ from numpy.typing import NDArray
 
 from core.config import Settings
 from core.lake import Lake
-from core.models.registry import ModelRegistry
-from core.serving.holder import load_serving_model
+from core.models.registry import ModelRegistry, RegistryError
+from core.models.servable import load_version
 from core.serving.state import ServingModel
 
 #: Versions kept loaded: the one serving and the one it replaced (requests in flight at a swap).
 KEEP_VERSIONS = 2
+#: One CatBoost thread per scoring call: a server runs one worker process per core, and one
+#: row's SHAP does not get faster with more threads (measured), it only contends.
+SERVING_THREADS = 1
 
 REQUEST = struct.Struct("<IHHI")
 ANSWER = struct.Struct("<IBdH")
@@ -72,6 +75,22 @@ def answer_body_size(header: bytes) -> int:
     """Bytes that follow an answer header."""
     _, status, _, count = ANSWER.unpack(header)
     return count * DRIVER.size if status == OK else count
+
+
+def load_serving_model(registry: ModelRegistry, version: str) -> ServingModel:
+    """A registered version of either kind, checked against its sha256s and loaded for
+    one-thread scoring, with what it needs precomputed (SHAP tables for CatBoost).
+    RegistryError when the model's features are not its metadata's (the API worker names
+    drivers and checks posted vectors by the metadata, core.serving.state.ServedVersion)."""
+    model, meta = load_version(registry, version, SERVING_THREADS)
+    loaded = ServingModel(version, model)
+    if list(loaded.names) != list(meta["features"]):
+        raise RegistryError(
+            f"model version {version}: its model reads {list(loaded.names)}, its metadata "
+            f"lists {meta['features']}"
+        )
+    model.prepare_serving()  # now, not in the first request that needs SHAP
+    return loaded
 
 
 class Scorer:

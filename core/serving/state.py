@@ -1,4 +1,5 @@
-"""What the API serves from: one immutable snapshot of model, features and stored predictions.
+"""What the API serves from: one immutable snapshot of the served version (its metadata, not
+the model: that lives in the scoring process), features and stored predictions.
 
 A request reads ``holder.state`` once and works on that snapshot only, so a refresh that swaps
 in a new snapshot (new model, new partitions) never changes what a request in flight sees.
@@ -8,9 +9,9 @@ Two kinds of traffic:
   model version) is a lookup; a date with features but no stored prediction of this version is
   scored once (SHAP included) and kept in the snapshot's per-version cache (``remember``).
 - a posted feature vector: checked and put in model order here (``row_from_mapping``), then
-  scored by ``ServingModel.score_row``: numpy only, one SHAP call. The forecast is derived from
-  that call (expected value + sum of contributions == raw prediction, exactly), so the request
-  pays for SHAP and not for a separate predict.
+  scored in the scoring process by ``ServingModel.score_row``: numpy only, one SHAP call. The
+  forecast is derived from that call (expected value + sum of contributions == raw
+  prediction, exactly), so the request pays for SHAP and not for a separate predict.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +32,7 @@ from core.explain import Driver, rank_drivers
 from core.features import feature_domain
 from core.models.bands import Band
 from core.models.inference import STORED_DRIVERS
-from core.models.servable import ModelKind, ServableModel
+from core.models.servable import ModelKind, ServableModel, model_kind
 
 
 class NoFeaturesError(LookupError):
@@ -76,17 +78,19 @@ class Forecast:
 
 
 @dataclass(frozen=True)
-class ServingModel:
-    """A loaded model version and what scoring a row needs, precomputed once."""
+class ServedVersion:
+    """What the API worker knows of the version it serves: read from the version's metadata,
+    not from its files. The model itself is loaded by the scoring process only (ServingModel,
+    core.serving.scorer), which checks that its features are these ``names``, in this order."""
 
     version: str
-    model: ServableModel
+    #: The model's features, in its input order (metadata ``features``).
+    names: tuple[str, ...]
     created_at: str | None
     loaded_at: dt.datetime
     kind: ModelKind = "catboost"
     #: The version's forecast band (metadata ``band``); None for versions without one.
     band: Band | None = None
-    names: tuple[str, ...] = field(init=False)
     positions: dict[str, int] = field(init=False)
     #: values -> tuple of the values of ``names``, in order (one C call).
     pick: Callable[[Mapping[str, float]], tuple[float, ...]] = field(init=False)
@@ -95,8 +99,7 @@ class ServingModel:
     upper: NDArray[np.float64] = field(init=False)
 
     def __post_init__(self) -> None:
-        names = tuple(self.model.feature_names or ())
-        object.__setattr__(self, "names", names)
+        names = self.names
         object.__setattr__(self, "positions", {n: i for i, n in enumerate(names)})
         getter = operator.itemgetter(*names)
         pick = getter if len(names) > 1 else (lambda values: (getter(values),))
@@ -105,19 +108,27 @@ class ServingModel:
         object.__setattr__(self, "lower", bounds[:, 0])
         object.__setattr__(self, "upper", bounds[:, 1])
 
+    @classmethod
+    def from_metadata(
+        cls, version: str, metadata: Mapping[str, Any], loaded_at: dt.datetime
+    ) -> ServedVersion:
+        """The version as its metadata.json (``ModelRegistry.show``) describes it; ValueError
+        for an unknown kind."""
+        return cls(
+            version,
+            tuple(str(n) for n in metadata["features"]),
+            metadata.get("created_at"),
+            loaded_at,
+            model_kind(metadata),
+            Band.from_metadata(metadata),
+        )
+
     def forecast(self, as_of: dt.date | None, vol: float, drivers: list[Driver]) -> Forecast:
         """A scored row as a Forecast of this version, with its band."""
         if self.band is None:
             return Forecast(as_of, vol, drivers, self.version)
         lo, hi = self.band.interval(vol)
         return Forecast(as_of, vol, drivers, self.version, float(lo), float(hi))
-
-    def score_row(self, row: NDArray[np.float64], k: int = STORED_DRIVERS) -> tuple[float, list]:
-        """(rv_5d_hat, top k drivers) of one row in ``names`` order: one SHAP call."""
-        matrix = row.reshape(1, -1)
-        contributions, expected = self.model.shap_values(matrix)
-        vol = float(self.model.vol_from_raw(expected + float(contributions[0].sum())))
-        return vol, rank_drivers(self.names, matrix, contributions, k)[0]
 
     def row_from_mapping(
         self, values: Mapping[str, float], ignorable: frozenset[str] = frozenset()
@@ -152,6 +163,29 @@ class ServingModel:
             if n in bounds and n not in non_finite and not bounds[n][0] <= v <= bounds[n][1]
         }
         raise FeatureVectorError(unknown, missing, non_finite, out_of_domain)
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """A loaded model version that scores rows: the scoring process's (core.serving.scorer);
+    the API worker holds a ServedVersion instead."""
+
+    version: str
+    model: ServableModel
+    names: tuple[str, ...] = field(init=False)
+    positions: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(self.model.feature_names or ())
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "positions", {n: i for i, n in enumerate(names)})
+
+    def score_row(self, row: NDArray[np.float64], k: int = STORED_DRIVERS) -> tuple[float, list]:
+        """(rv_5d_hat, top k drivers) of one row in ``names`` order: one SHAP call."""
+        matrix = row.reshape(1, -1)
+        contributions, expected = self.model.shap_values(matrix)
+        vol = float(self.model.vol_from_raw(expected + float(contributions[0].sum())))
+        return vol, rank_drivers(self.names, matrix, contributions, k)[0]
 
 
 def _is_finite_number(value: object) -> bool:
@@ -214,7 +248,7 @@ class Freshness:
 class ServingState:
     """One immutable snapshot; ``computed`` is the per-model-version cache of scored dates."""
 
-    model: ServingModel | None
+    model: ServedVersion | None
     features: FeatureTable
     predictions: dict[dt.date, Forecast]
     freshness: Freshness
@@ -226,7 +260,7 @@ class ServingState:
     #: The lake holds simulated prices (its source marker); None while it holds no data.
     synthetic_data: bool | None = None
 
-    def require_model(self) -> ServingModel:
+    def require_model(self) -> ServedVersion:
         if self.model is None:
             raise NoModelError(self.no_model_reason or "no model is promoted yet")
         return self.model

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import encoded
+from api.routes.predict import encoded
 from api.schemas import PredictResponse
 from core import contracts
 from core.lake import Lake

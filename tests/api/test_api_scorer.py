@@ -4,12 +4,15 @@ bad request answered with an error instead of ending the loop."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
+import pytest
 
+from core.config import Settings
 from core.lake import Lake
-from core.models.registry import ModelRegistry
-from core.serving.holder import load_serving_model
+from core.models.registry import ModelRegistry, RegistryError
+from core.serving import ServedVersion, ServingHolder
 from core.serving.scorer import (
     ANSWER,
     REQUEST,
@@ -17,9 +20,10 @@ from core.serving.scorer import (
     answer_body_size,
     decode_answer,
     encode_request,
+    load_serving_model,
     serve,
 )
-from tests.api.conftest import ServedLake
+from tests.api.conftest import _METADATA_KEYS, ServedLake
 
 
 def _answers(raw: bytes) -> list:
@@ -62,3 +66,36 @@ def test_a_truncated_request_ends_the_loop_quietly(served_lake: ServedLake) -> N
     sink = io.BytesIO()
     serve(io.BytesIO(REQUEST.pack(1, 5, 3, 0)[:7]), sink, Scorer(registry))
     assert sink.getvalue() == b""
+
+
+def test_the_worker_reads_metadata_and_the_scoring_process_checks_it(
+    served_lake: ServedLake, lake_copy: Path
+) -> None:
+    """The worker's ServedVersion comes from metadata alone (no model in the worker); the
+    scoring process loads the model and refuses a version whose metadata names its features in
+    another order, and the worker then keeps what it served (the warm-up aborts the swap)."""
+    registry = ModelRegistry(Lake(str(lake_copy)))
+    loaded = load_serving_model(registry, served_lake.version)
+    scorer = Scorer(registry)
+    holder = ServingHolder(Settings(lake_uri=str(lake_copy)))
+
+    def warm(version: ServedVersion) -> None:  # what the server's warm-up has its process do
+        scorer.model(version.version)
+
+    holder.before_swap.append(warm)
+    assert holder.refresh()
+    served = holder.state.model
+    assert isinstance(served, ServedVersion) and not hasattr(served, "model")
+    assert served.version == served_lake.version and served.names == loaded.names
+
+    meta = {k: v for k, v in registry.show(served_lake.version).items() if k in _METADATA_KEYS}
+    meta["features"] = list(reversed(meta["features"]))
+    shuffled = registry.register(
+        registry.load_files(served_lake.version), meta, version=f"{served_lake.version}-shuffled"
+    )
+    with pytest.raises(RegistryError, match="its metadata lists"):
+        load_serving_model(registry, shuffled)
+    registry.promote(shuffled, override="test: metadata that disagrees with the model")
+    assert not holder.refresh()
+    assert "its metadata lists" in (holder.last_refresh_error or "")
+    assert holder.state.model is served

@@ -1,18 +1,15 @@
-"""The API benchmark's reference point, never deployed: /predict as a first version might
-ship it. Per request it resolves the model, reloads it from disk, reads the date's features
-from the lake into a DataFrame and builds a ``shap.TreeExplainer`` on it; predictions_daily
-is not used. The drivers are the trees' SHAP values only (the HAR-X offset's exact linear
-share, which api.main includes, is left out): the request costs what such a version costs.
+"""The API benchmark's reference point, never deployed (it lives in bench/, not in the API
+image): /predict as a first version might ship it. Per request it resolves the model, loads
+it from the registry (files checked, written to a temporary folder, loaded from there:
+core.models.servable.load_version), reads the date's features from the lake into a DataFrame
+and builds a ``shap.TreeExplainer`` on it; predictions_daily is not used. The drivers are the
+trees' SHAP values only (the HAR-X offset's exact linear share, which api.main includes, is
+left out): the request costs what such a version costs.
 
-Run: `WEB_CONCURRENCY=2 gunicorn -c api/gunicorn.conf.py api.naive:app` (bench/bench_api.py).
+Run: `WEB_CONCURRENCY=2 gunicorn -c api/gunicorn.conf.py bench.naive:app` (bench/bench_api.py).
 """
 
 from __future__ import annotations
-
-import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,16 +23,9 @@ from core.explain import rank_drivers
 from core.lake import Lake
 from core.models.candidate import CandidateModel
 from core.models.registry import ModelRegistry
+from core.models.servable import load_version
 
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    with tempfile.TemporaryDirectory(prefix="volcast-naive-") as folder:
-        app.state.models = Path(folder)
-        yield
-
-
-app = FastAPI(title="volcast (naive reference)", lifespan=lifespan)
+app = FastAPI(title="volcast (naive reference)")
 
 
 @app.post("/predict", response_model=PredictResponse)
@@ -46,10 +36,9 @@ def predict(request: PredictRequest) -> PredictResponse:
     version = registry.resolve(settings.model_version)
     if version is None:
         raise HTTPException(503, "no model is promoted yet")
-    folder = app.state.models / version
-    if not folder.is_dir():
-        registry.materialize(version, folder)
-    model = CandidateModel.load(folder)  # from disk, every request
+    model, _ = load_version(registry, version, thread_count=2)  # from the lake, every request
+    if not isinstance(model, CandidateModel):
+        raise HTTPException(503, f"the naive reference serves CatBoost models, not {version}")
     names = list(model.feature_names or ())
     if request.features is not None:
         missing = [n for n in names if n not in request.features]
