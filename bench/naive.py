@@ -31,7 +31,7 @@ app = FastAPI(title="volcast (naive reference)")
 @app.post("/predict", response_model=PredictResponse)
 def predict(request: PredictRequest) -> PredictResponse:
     settings = Settings()
-    lake = Lake(settings.lake_uri, settings.aws_endpoint_url)
+    lake = Lake(settings.lake_uri, settings.aws_endpoint_url, settings.aws_region)
     registry = ModelRegistry(lake)
     version = registry.resolve(settings.model_version)
     if version is None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import json
 import logging
 import os
 import re
@@ -61,6 +62,8 @@ from core.store import ABSENT, ObjectInfo, PreconditionFailed, S3Store, store_fo
 log = logging.getLogger(__name__)
 
 PART_FILE = "part-0.parquet"
+#: Which market source filled the lake (claimed by the first ingest, core.steps.data).
+SOURCE_MARKER: Final = "_meta/source.json"
 _PARTITION_RE = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/" + re.escape(PART_FILE) + "$")
 #: A range of at most this many sessions is read and checked key by key (a GET or HEAD per
 #: session, side by side) instead of listed: what a day's step and the serving poll touch.
@@ -282,6 +285,14 @@ class Lake:
 
     def exists(self, key: str) -> bool:
         return self.store.exists(key)
+
+    def source(self) -> dict:
+        """Which market source filled this lake (SOURCE_MARKER's JSON: name, synthetic, ...);
+        {} while no ingest has claimed it. One GET."""
+        try:
+            return dict(json.loads(self.get_bytes(SOURCE_MARKER)))
+        except FileNotFoundError:
+            return {}
 
     def list_dirs(self, prefix: str) -> list[str]:
         """Names of the immediate sub-folders of ``prefix`` (S3: common prefixes)."""

@@ -32,8 +32,8 @@ from core.explain import Driver
 from core.lake import Lake
 from core.models.registry import POINTER_KEY, ModelRegistry
 from core.monitoring import lag_sessions
+from core.polling import Poller
 from core.serving.state import FeatureTable, Forecast, Freshness, ServedVersion, ServingState
-from core.steps.context import SOURCE_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,13 @@ class ServingHolder:
 
     def __init__(self, settings: Settings, lake: Lake | None = None):
         self.settings = settings
-        self.lake = lake or Lake(settings.lake_uri, settings.aws_endpoint_url)
+        self.lake = lake or Lake(settings.lake_uri, settings.aws_endpoint_url, settings.aws_region)
         self.registry = ModelRegistry(self.lake)
         self.last_refresh_at: dt.datetime | None = None
         self.last_refresh_error: str | None = None
         self._token: object = _NEVER_POLLED
         self._lock = threading.Lock()  # one refresh at a time (poll thread vs. an explicit call)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = Poller(self.refresh, name="volcast-refresh")
         self._state = self._empty_state()
         #: Called with a newly read version before it is swapped in (the scoring process loads
         #: its model then); an error aborts the swap.
@@ -147,10 +146,8 @@ class ServingHolder:
         lake has one (a lake's source never changes once claimed), then kept."""
         if known is not None:
             return known
-        try:
-            return bool(json.loads(self.lake.get_bytes(SOURCE_MARKER)).get("synthetic"))
-        except FileNotFoundError:
-            return None
+        source = self.lake.source()
+        return bool(source.get("synthetic")) if source else None
 
     def _pointer_bytes(self) -> bytes | None:
         try:
@@ -231,23 +228,10 @@ class ServingHolder:
     # -- background polling -------------------------------------------------------------------
     def start(self, interval_s: float) -> None:
         """Poll every ``interval_s`` seconds in a daemon thread until ``stop``."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._poll_loop, args=(interval_s,), name="volcast-refresh", daemon=True
-        )
-        self._thread.start()
-
-    def _poll_loop(self, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
-            self.refresh()
+        self._poller.start(interval_s)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._poller.stop()
 
 
 def _bound(value: float) -> float | None:

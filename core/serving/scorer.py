@@ -143,7 +143,9 @@ def main() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     settings = Settings()
-    registry = ModelRegistry(Lake(settings.lake_uri, settings.aws_endpoint_url))
+    registry = ModelRegistry(
+        Lake(settings.lake_uri, settings.aws_endpoint_url, settings.aws_region)
+    )
     serve(sys.stdin.buffer, answers, Scorer(registry))
 
 

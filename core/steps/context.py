@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -10,8 +9,6 @@ import pandas as pd
 from core.calendar import DateLike, to_day, trading_days
 from core.config import Settings
 from core.lake import Lake
-
-SOURCE_MARKER = "_meta/source.json"
 
 
 @dataclass(frozen=True)
@@ -39,7 +36,4 @@ def session_range(start: DateLike, end: DateLike) -> pd.DatetimeIndex:
 
 def lake_source(ctx: Context) -> dict:
     """Which source filled this lake ({} when empty): shown wherever forecasts are shown."""
-    try:
-        return json.loads(ctx.lake.get_bytes(SOURCE_MARKER))  # one GET, no HEAD first
-    except FileNotFoundError:
-        return {}
+    return ctx.lake.source()

@@ -17,11 +17,11 @@ from core.definitions import HORIZON_SESSIONS, SYMBOLS
 from core.errors import IngestError, StaleDataError
 from core.features import LOOKBACK_SESSIONS, build_features
 from core.labels import build_labels
-from core.lake import Lake
+from core.lake import SOURCE_MARKER, Lake
 from core.market import curate, raw_bars
 from core.plausibility import REFERENCE_SESSIONS, Screening, accepted_bars, screen
 from core.sources import MarketSource, get_source
-from core.steps.context import SOURCE_MARKER, Context, lake_source, session_range
+from core.steps.context import Context, lake_source, session_range
 from core.steps.summaries import FeaturesSummary, IngestSummary, StepSummary, span
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from core import contracts, steps
 from core.config import Settings
+from core.lake import SOURCE_MARKER
 from core.plausibility import PlausibilityError, accept_bar
 from core.sources import SourceError
-from core.steps.context import SOURCE_MARKER
 from tests.raw_frames import download_frame, write_csv_folder
 from tests.unit.test_steps import FrameSource
 
