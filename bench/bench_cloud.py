@@ -174,7 +174,7 @@ class Runner:
 
     def volcast(self, *args: str, delay_ms: float | None = None) -> dict[str, Any]:
         """One CLI command in its own process: wall and CPU seconds, requests by kind."""
-        command = [sys.executable, "-c", "from flows.cli import run_cli; run_cli()", *args]
+        command = [sys.executable, "-c", "from flows.cli import main; main()", *args]
         with self._measured(delay_ms) as figures:
             done = subprocess.run(
                 command,
