@@ -71,6 +71,7 @@ def _emit(result: object) -> None:
 
 @app.callback()
 def root(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """Logs on stderr (INFO; DEBUG with --verbose); stdout carries only results."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         stream=sys.stderr,
