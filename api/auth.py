@@ -52,6 +52,9 @@ async def require_api_key(request: Request, key: str | None = Security(_header))
         raise HTTPException(
             503, "API keys could not be loaded yet; retry shortly", headers={"Retry-After": "30"}
         )
+    # A field value excludes the whitespace around it (RFC 9110 5.5); servers differ in whether
+    # they strip the trailing part, so it is stripped here: " vk_..." and "vk_... " are one key.
+    key = key.strip() if key else key
     if not key:
         raise HTTPException(
             401,

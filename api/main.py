@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from api.access_log import AccessLogMiddleware
 from api.auth import open_api_keys
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessLogMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
 
     include_first(app, predict.router)  # the hot path: matched first, not nested
     app.include_router(meta.router)
@@ -101,9 +103,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _scorer_env(settings: Settings) -> dict[str, str]:
     """The scoring process reads the same lake as this server, whatever the settings' origin."""
     env = {**os.environ, "VOLCAST_LAKE_URI": settings.lake_uri}
+    env["VOLCAST_AWS_REGION"] = settings.aws_region
     if settings.aws_endpoint_url:
         env["AWS_ENDPOINT_URL"] = settings.aws_endpoint_url
     return env
+
+
+#: The status the access line records when the client left before its body arrived (nginx's).
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _client_disconnect(_request: Request, _exc: Exception) -> Response:
+    """The client closed the connection before its body arrived: nobody reads an answer, and
+    it is not the server's error (no ServerErrors on the access line, no 5xx alarm). 499, as
+    nginx logs it ("client closed request")."""
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -9,17 +9,21 @@ dependencies needs none of that: ``DirectRoute`` reads the same ``Dependant`` tr
 for the route once (so OpenAPI, its security schemes included, is unchanged) and calls each
 dependency with the request and its sub-dependencies' values, in FastAPI's order (route-level
 ``dependencies`` first, then the endpoint's parameters). ``app.dependency_overrides`` is
-honoured (an override takes the parameters of what it replaces).
+honoured as FastAPI honours it: an override is called with its own parameters (the Request,
+its own dependencies), a plain ``def`` one in the thread pool.
 
-What it refuses, when the route is built: a dependency (or the endpoint) with path, query,
-header, cookie or body parameters, or any special parameter other than the Request; a sync
-function (FastAPI would run it in the thread pool). Such a route keeps the plain APIRoute.
-Each dependency runs once per use, with no per-request cache (FastAPI's ``use_cache``): every
-dependency this class serves is a cheap read of ``app.state``.
+What it refuses, with a TypeError when the route is built: a dependency (or the endpoint) with
+path, query, header, cookie or body parameters, any special parameter other than the Request,
+or a sync function (FastAPI would run it in the thread pool, a hop per request): declare such a
+route with the plain APIRoute instead. An override with such parameters is refused the same
+way, on the first request that uses it. Each dependency runs once per use, with no per-request
+cache (FastAPI's ``use_cache``): every dependency this class serves is a cheap read of
+``app.state``.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -27,7 +31,9 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_dependant
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -41,28 +47,40 @@ class _Call:
     request_names: tuple[str, ...]
     #: (parameter name, or None for a route-level dependency, run for its effect; the node)
     needs: tuple[tuple[str | None, _Call], ...]
+    #: False only for an override (FastAPI runs a plain ``def`` in the thread pool)
+    is_async: bool = True
 
     @classmethod
-    def of(cls, dependant: Dependant) -> _Call:
+    def of(cls, dependant: Dependant, allow_sync: bool = False) -> _Call:
         call = dependant.call
         assert call is not None
-        _check_direct(dependant, call)
+        is_async = _check_direct(dependant, call, allow_sync)
         needs = tuple((d.name, cls.of(d)) for d in dependant.dependencies)
         names = (dependant.request_param_name, dependant.http_connection_param_name)
-        return cls(call, tuple(n for n in names if n is not None), needs)
+        return cls(call, tuple(n for n in names if n is not None), needs, is_async)
 
     async def __call__(self, request: Request, overrides: dict[Any, Any]) -> Any:
+        if overrides and (override := overrides.get(self.call)) is not None:
+            return await _override(override)(request, overrides)
         kwargs: dict[str, Any] = dict.fromkeys(self.request_names, request)
         for name, need in self.needs:
             value = await need(request, overrides)
             if name is not None:
                 kwargs[name] = value
-        call = overrides.get(self.call, self.call) if overrides else self.call
-        return await call(**kwargs)
+        if self.is_async:
+            return await self.call(**kwargs)
+        return await run_in_threadpool(self.call, **kwargs)
 
 
-def _check_direct(dependant: Dependant, call: Callable[..., Any]) -> None:
-    """TypeError unless ``call`` takes nothing but the Request and dependencies, asynchronously."""
+@functools.cache
+def _override(override: Callable[..., Any]) -> _Call:
+    """An override's own node: its parameters, as FastAPI reads them (get_dependant)."""
+    return _Call.of(get_dependant(path="", call=override), allow_sync=True)
+
+
+def _check_direct(dependant: Dependant, call: Callable[..., Any], allow_sync: bool) -> bool:
+    """Whether ``call`` is async; TypeError unless it takes nothing but the Request and
+    dependencies, and (unless ``allow_sync``) is async."""
     fields = (
         dependant.path_params,
         dependant.query_params,
@@ -79,11 +97,18 @@ def _check_direct(dependant: Dependant, call: Callable[..., Any]) -> None:
     asynchronous = inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(
         getattr(call, "__call__", None)  # noqa: B004 (a dependency object's method)
     )
-    if any(fields) or any(name is not None for name in special) or not asynchronous:
+    if any(fields) or any(name is not None for name in special):
+        raise TypeError(
+            f"{getattr(call, '__name__', call)!r}: a DirectRoute dependency must be a function "
+            "of the Request and of other dependencies only (no path, query, header, cookie or "
+            "body parameters)"
+        )
+    if not asynchronous and not allow_sync:
         raise TypeError(
             f"{getattr(call, '__name__', call)!r}: a DirectRoute dependency must be an async "
-            "function of the Request and of other dependencies only"
+            "function (a plain def would run in the thread pool: use APIRoute for that route)"
         )
+    return asynchronous
 
 
 class DirectRoute(APIRoute):

@@ -107,7 +107,7 @@ def daily(day: dt.date | None = None, source: str | None = None, csv_dir: str | 
         get_run_logger().info(message)
         return Completed(message=message, data={"day": day.isoformat(), "skipped": message})
     ctx = context(source, csv_dir)
-    return steps.as_dicts(steps.daily(ctx, day, run=EVENING))
+    return steps.as_dicts(steps.daily(ctx, day, run=TASK_STEPS))
 
 
 def _infer_and_publish(
@@ -120,7 +120,7 @@ def _infer_and_publish(
 
 
 #: The evening's steps as this flow's tasks; core.steps.daily chains them.
-EVENING = steps.EveningSteps(
+TASK_STEPS = steps.EveningSteps(
     ingest=tasks.ingest,
     derived=tasks.DERIVED,
     serving_version=tasks.serving_version,

@@ -22,7 +22,7 @@ NO_RETRY: dict[str, Any] = {**RETRY, "retries": 0}  # training is not transient-
 ingest = task(name="ingest", **RETRY)(steps.ingest)
 
 #: One task per step of the chain after ingest (core.steps.DERIVED_STEPS), named like it:
-#: each is called as ``task(ctx, start, end)``.
+#: each is called as ``task(ctx, start, end[, progress])``.
 DERIVED = tuple(task(name=name, **RETRY)(step) for name, step in steps.DERIVED_STEPS)
 
 

@@ -14,8 +14,9 @@ from core.serving import ServingHolder
 router = APIRouter(tags=["meta"])
 
 
-@router.get(
+@router.api_route(
     "/health",
+    methods=["GET", "HEAD"],  # HEAD: load balancers and uptime checks that send it
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "No model is loaded."}},
 )

@@ -35,6 +35,7 @@ router = APIRouter(tags=["predict"], route_class=DirectRoute)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorMessage, "description": "No X-API-Key header (where keys are configured)."},
     403: {"model": ErrorMessage, "description": "Unknown or revoked API key."},
+    413: {"model": ErrorMessage, "description": "A body over MAX_BODY_BYTES (256 KiB)."},
     404: {
         "model": ErrorMessage,
         "description": "No features for that date.",

@@ -137,7 +137,7 @@ class ServingHolder:
         if current.model is not None and current.model.version == version:
             self._token = token  # the pointer was rewritten to the same version
             return current.model, None, False
-        loaded = self._load_model(version)
+        loaded = self._read_version(version)
         self._token = token
         return loaded, None, True
 
@@ -155,14 +155,15 @@ class ServingHolder:
         except FileNotFoundError:
             return None
 
-    def _load_model(self, version: str) -> ServedVersion:
-        """The version's metadata (this process never loads the model itself), after every
-        ``before_swap`` hook has prepared it: the scoring process loads the model, checks its
-        files' sha256 and that its features are the metadata's, before any request needs it."""
-        loaded = ServedVersion.from_metadata(version, self.registry.show(version), _utcnow())
+    def _read_version(self, version: str) -> ServedVersion:
+        """The version as its metadata.json describes it (this process never loads the model
+        itself), once every ``before_swap`` hook has prepared it: the scoring process loads the
+        model, checks its files' sha256 and that its features are the metadata's, before any
+        request needs it. ``loaded_at`` is when that was done."""
+        served = ServedVersion.from_metadata(version, self.registry.metadata(version), _utcnow())
         for prepare in self.before_swap:
-            prepare(loaded)
-        return loaded
+            prepare(served)
+        return replace(served, loaded_at=_utcnow())
 
     def _new_rows(self, table: str, newest: dt.date | None) -> pd.DataFrame:
         """Rows of ``table`` dated after ``newest`` (all rows when None), up to the latest

@@ -112,8 +112,8 @@ class ServedVersion:
     def from_metadata(
         cls, version: str, metadata: Mapping[str, Any], loaded_at: dt.datetime
     ) -> ServedVersion:
-        """The version as its metadata.json (``ModelRegistry.show``) describes it; ValueError
-        for an unknown kind."""
+        """The version as its metadata.json (``ModelRegistry.metadata``) describes it;
+        ValueError for an unknown kind."""
         return cls(
             version,
             tuple(str(n) for n in metadata["features"]),

@@ -48,12 +48,12 @@ class EveningSteps:
     calls core's functions; flows/daily.py passes Prefect tasks that wrap the same functions
     (retries, one task run per step), so the chain and its decisions are written once."""
 
-    ingest: Callable[..., Summary]  # (ctx, start, end, source=, progress=)
-    derived: Sequence[Callable[..., Summary]]  # (ctx, start, end, progress)
+    ingest: Callable[..., Summary]  # (ctx, start, end, *, source, progress)
+    derived: Sequence[Callable[[Context, DateLike, DateLike, bool], Summary]]
     serving_version: Callable[[Context], str | None]
     first_champion: Callable[[Context, DateLike], Summary]
-    infer: Callable[..., Summary]  # (ctx, start, end, version)
-    macro: Callable[..., Summary]  # (ctx, start, end)
+    infer: Callable[[Context, DateLike, DateLike, str], Summary]  # (..., version)
+    macro: Callable[[Context, DateLike, DateLike], Summary]
 
 
 def daily(

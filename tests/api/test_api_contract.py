@@ -174,6 +174,8 @@ def test_a_body_over_the_limit_is_413_before_it_is_parsed(client: TestClient) ->
     )
     assert streamed.status_code == 413
     assert _post(client, b"{" + pad[:-1] + b"}").status_code == 200  # {} with whitespace
+    documented = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["responses"]
+    assert "413" in documented
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
@@ -305,6 +307,8 @@ def test_health_and_version_with_a_model(client: TestClient, served_lake: Served
     assert body["latest_prediction_date"] == served_lake.prepared.last_feature_date
     assert body["feature_lag_sessions"] > 0  # the lake ends in 2022: stale, and it says so
     assert body["last_refresh_error"] is None
+    head = client.head("/health")  # what some load balancers and uptime checks send
+    assert head.status_code == 200 and head.content == b""
     version = client.get("/version").json()
     assert version["model_version"] == served_lake.version
     assert "vix" in version["model_features"] and version["api_version"]

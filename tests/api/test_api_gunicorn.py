@@ -144,3 +144,18 @@ def _locust(url: str, data: Path, prefix: Path, key: str) -> None:
         capture_output=True,
         timeout=120,
     )
+
+
+def test_a_client_that_leaves_mid_body_is_logged_499_not_a_server_error(served: Server) -> None:
+    """Content-Length promises 100 bytes, 9 arrive, the client closes: no answer can reach it,
+    and the line must not count a ServerError (the 5xx alarm watches that metric)."""
+    port = int(served.url.rsplit(":", 1)[1])
+    marker = "left-mid-body"
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: 100\r\nX-Request-ID: {marker}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(head.encode() + b'{"as_of":')
+    [line] = _marked_lines(served.stdout, marker, expected=1)
+    assert (line["status"], line["ServerErrors"], line["Route"]) == (499, 0, "/predict")

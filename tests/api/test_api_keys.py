@@ -209,12 +209,15 @@ def test_predict_needs_a_known_key(keyed, capsys: pytest.CaptureFixture[str]) ->
     assert bad.status_code == 401  # not even whether it parses
     ok = client.post("/predict", json={}, headers={"X-API-Key": created["key"]})
     assert ok.status_code == 200 and ok.json()["rv_5d_hat"] > 0
+    # the whitespace around a header value is not part of it (RFC 9110 5.5)
+    spaced = client.post("/predict", json={}, headers={"X-API-Key": f" {created['key']}\t"})
+    assert spaced.status_code == 200
     assert client.get("/health").status_code == 200, "/health must stay open for the ALB"
     assert client.get("/version").status_code == 200
     lines = _lines(capsys)
     predict = [x for x in lines if x.get("Route") == "/predict"]
-    assert [x["status"] for x in predict] == [401, 403, 401, 401, 200]
-    assert [x["key_id"] for x in predict] == [None, None, None, None, created["id"]]
+    assert [x["status"] for x in predict] == [401, 403, 401, 401, 200, 200]
+    assert [x["key_id"] for x in predict] == [None, None, None, None, created["id"], created["id"]]
     assert predict[-1]["Requests"] == 1, "the key id must ride on the EMF line"
     assert not any(created["key"] in json.dumps(x) for x in lines), "a key reached the log"
 

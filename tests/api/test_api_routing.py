@@ -97,6 +97,43 @@ def test_dependency_overrides_are_honoured() -> None:
     assert "first" not in calls
 
 
+def test_overrides_are_called_with_their_own_parameters_sync_ones_too() -> None:
+    """As FastAPI calls them: a lambda (its docs' pattern), a plain def of the Request, an async
+    override with another signature than what it replaces."""
+
+    async def own_needs(request: Request) -> str:
+        return request.method.lower()
+
+    async def other_signature(value: Annotated[str, Depends(own_needs)]) -> str:
+        return f"async-{value}"
+
+    def sync_of_request(request: Request) -> str:
+        return f"sync-{request.url.path}"
+
+    for override, body in (
+        (lambda: "lambda", "lambda|LAMBDA|POST"),
+        (sync_of_request, "sync-/echo|SYNC-/ECHO|POST"),
+        (other_signature, "async-post|ASYNC-POST|POST"),
+    ):
+        calls: list[str] = []
+        app = _app(DirectRoute, calls, first=True)
+        app.dependency_overrides[app.state.first] = override
+        with TestClient(app) as client:
+            assert client.post("/echo").text == body
+        assert "first" not in calls
+
+
+def test_an_override_with_query_parameters_is_refused_by_name() -> None:
+    app = _app(DirectRoute, [], first=True)
+
+    async def with_query(q: str) -> str:
+        return q
+
+    app.dependency_overrides[app.state.first] = with_query
+    with TestClient(app) as client, pytest.raises(TypeError, match=r"with_query.*query"):
+        client.post("/echo?q=1")
+
+
 def test_what_a_direct_route_cannot_call_is_refused_when_built() -> None:
     router = APIRouter(route_class=DirectRoute)
 
@@ -106,8 +143,8 @@ def test_what_a_direct_route_cannot_call_is_refused_when_built() -> None:
     def blocking(request: Request) -> str:  # FastAPI would run it in the thread pool
         return "x"
 
-    for dependency in (query, blocking):
-        with pytest.raises(TypeError, match="async function of the Request"):
+    for dependency, reason in ((query, "query"), (blocking, "must be an async function")):
+        with pytest.raises(TypeError, match=reason):
 
             @router.post("/x")
             async def endpoint(value: Annotated[str, Depends(dependency)]) -> Response:

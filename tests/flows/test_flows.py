@@ -63,6 +63,15 @@ def test_daily_on_a_holiday_exits_early_and_says_so(lake_env: Path) -> None:
     assert ctx.lake.partitions(contracts.RAW_MARKET, "2022-07-04", "2022-07-04") == []
 
 
+def _task_runs(state):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    runs = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(flow_run_filter=runs)
+
+
 def _run_of(state):
     from prefect.client.orchestration import get_client
 
@@ -359,9 +368,20 @@ def test_daily_ends_with_the_macro_task(
 
     day = market_lake.next_days[0]
     market_lake.publish(tmp_path / "csv", day)
-    summaries = daily(day=day, csv_dir=str(tmp_path / "csv"))
+    state = daily(day=day, csv_dir=str(tmp_path / "csv"), return_state=True)
+    summaries = state.result()
     assert [s["step"] for s in summaries][-2:] == ["infer", "macro"]
     assert summaries[-1]["new_vintages"] > 0
+    # core.steps.daily composes the chain; each step ran as this flow's task, in order, and the
+    # forecast artifact was published before the macro task started
+    runs = sorted(_task_runs(state), key=lambda r: r.start_time)
+    names = [r.name.rsplit("-", 1)[0] for r in runs]
+    assert names == [
+        "ingest", "curate", "features", "labels", "serving-version", "infer", "forecast", "macro"
+    ]  # fmt: skip
+    forecast = _artifact("forecast")
+    assert forecast.flow_run_id == state.state_details.flow_run_id
+    assert forecast.created < runs[-1].start_time
     ctx = steps.Context.from_settings(Settings())
     assert ctx.lake.read(contracts.CURATED_MACRO, day, day).notna().all(axis=None)
     assert not ctx.lake.read(contracts.PREDICTIONS, day, day).empty
