@@ -181,12 +181,13 @@ resource "aws_ecs_task_definition" "api" {
 # The API service's health_check_grace_period_seconds: until it ends ECS ignores the ALB's
 # health checks; a task whose /health is not 200 by then is replaced (a deployment rolled back).
 # Sized from bench/bench_cloud.py on the real-data lake at 25 ms per S3 round trip
-# (docs/benchmarks.md: the run of 2026-12-01 on commit 44f6b01 of issue-19): one task (1 worker
-# and its scoring process) used at most 8.1 s of CPU to become healthy, and waited ~2.5 s more
-# on S3 than at 0 ms (median 14.7 s vs 12.2 s wall on 2 shared cores). On the task's 0.25 vCPU
-# that is 8.1 / 0.25 + 2.5 = ~35 s; 120 s leaves 3x for a slow host or a longer history, and
-# the task's 1 GB holds its 665 MB (RSS at /health). Before per-year snapshots the start-up
-# took ~90 s at 20 ms (issue 19), past the 60 s grace this was: deployments rolled back.
+# (docs/benchmarks.md: the final run of 2026-12-01 on commit 038ff05): one task (1 worker and
+# its scoring process) used at most 5.4 s of CPU to become healthy (any delay; 4.4 s at 25 ms)
+# and waited on S3 for well under a second (5.24 s wall at 25 ms vs 5.26 s at 0 ms, 57
+# requests, on 2 shared cores). On the task's 0.25 vCPU that is 5.4 / 0.25 = ~22 s; 120 s
+# leaves 5x for a slow host or a longer history, and the task's 1 GB holds its 550 MB (RSS at
+# /health). Before per-year snapshots the start-up took ~90 s at 20 ms (issue 19), past the
+# 60 s grace this was: deployments rolled back.
 resource "aws_ecs_service" "api" {
   #checkov:skip=CKV_AWS_333:no NAT gateway (cost, docs/cost.md): the task needs a public IP to pull images and write logs; its security group admits only the ALB
   name                               = "${var.name}-api"
