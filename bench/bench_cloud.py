@@ -67,6 +67,12 @@ MONTH_SESSIONS = 21
 API_STARTS = 3
 HEALTH_POLL_S = 0.05
 STEP_TIMEOUT_S = 3600
+#: The console script (flows.cli:main). A checkout from before it existed (--code-dir) has
+#: only run_cli, and its ``main`` is the CLI's option callback.
+ENTRY = (
+    "import flows.cli as cli; "
+    "(cli.main if hasattr(cli, '_skip_exit_collection') else cli.run_cli)()"
+)
 STEPS = ("full_backfill", "month_backfill", "first_daily", "daily", "train", "api_cold_start")
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
@@ -174,7 +180,7 @@ class Runner:
 
     def volcast(self, *args: str, delay_ms: float | None = None) -> dict[str, Any]:
         """One CLI command in its own process: wall and CPU seconds, requests by kind."""
-        command = [sys.executable, "-c", "from flows.cli import main; main()", *args]
+        command = [sys.executable, "-c", ENTRY, *args]
         with self._measured(delay_ms) as figures:
             done = subprocess.run(
                 command,
