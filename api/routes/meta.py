@@ -14,9 +14,8 @@ from core.serving import ServingHolder
 router = APIRouter(tags=["meta"])
 
 
-@router.api_route(
+@router.get(
     "/health",
-    methods=["GET", "HEAD"],  # HEAD: load balancers and uptime checks that send it
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "No model is loaded."}},
 )
@@ -26,6 +25,11 @@ async def health(serving: HolderDep) -> Any:
     if body.status != "ok":
         return JSONResponse(body.model_dump(mode="json"), status_code=503)
     return body
+
+
+# HEAD /health for load balancers and uptime checks that send it: the same status, no body
+# (the server drops it), not a second operation in the OpenAPI document.
+router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
 
 
 @router.get("/version", response_model=VersionResponse)
